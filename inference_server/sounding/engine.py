@@ -1,0 +1,120 @@
+"""The contract between the server (sockets, queue) and the models (segmentation, diffusion).
+
+The server only ever talks to an :class:`Engine`; the engine turns each selected object into a mask (exact masks
+pass through, clicks go to the segmenter) and hands the union of the masks to the audio generator. Everything here
+is plain numpy so the server, the CLI and the tests share one path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Hashable, Protocol, Sequence
+
+import numpy as np
+
+#: progress(stage, step, total). Stages: segment, encode, denoise, decode, vocode (PROTOCOL.md).
+#: A callback may raise :class:`GenerationCancelled` to stop the work between steps.
+ProgressFn = Callable[[str, int, int], None]
+
+
+class GenerationCancelled(Exception):
+    """Raised from a progress callback to abandon a job between two steps."""
+
+
+@dataclass
+class ObjectPrompt:
+    """One selected object: clicks (points + labels), an exact mask, and/or a text hint."""
+
+    points: np.ndarray | None = None  # (N, 2) float x, y in pixels, origin top-left
+    labels: np.ndarray | None = None  # (N,) int, 1 = on the object, 0 = not on it
+    mask: np.ndarray | None = None  # (H, W) bool, exact mask (bypasses segmentation)
+    text: str | None = None
+
+
+@dataclass
+class ObjectMask:
+    mask: np.ndarray  # (H, W) bool
+    score: float  # segmenter's confidence; 1.0 for exact masks
+
+
+@dataclass
+class GenerationRequest:
+    """What the audio generator needs for one job (one image, one source region)."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    region: np.ndarray | None  # (H, W) bool union of the selected objects; None = text-attention mode
+    text: str | None  # text hint (the objects' hints joined), or None
+    duration: float  # seconds
+    seed: int
+    steps: int
+    guidance: float
+    variations: int = 1
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    sample_rate: int
+    max_duration: float
+    default_duration: float
+    default_steps: int
+    default_guidance: float = 2.0  # the paper's classifier-free guidance scale
+
+
+class Segmenter(Protocol):
+    """Click -> mask. Implementations cache the image embedding so a second click on one image is cheap."""
+
+    def segment(self, image: np.ndarray, points: np.ndarray, labels: np.ndarray) -> ObjectMask: ...
+
+
+class AudioGenerator(Protocol):
+    """Object-aware image-to-audio generation (the paper's method)."""
+
+    info: ModelInfo
+
+    def batch_key(self, request: GenerationRequest) -> Hashable:
+        """Requests with equal keys may run as one batch (same latent shape, steps, guidance)."""
+
+    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[list[np.ndarray]]:
+        """Per request, per variation: float32 mono audio in [-1, 1] at ``info.sample_rate``.
+
+        Variation ``i`` of a request uses seed ``request.seed + i`` so that each one can be reproduced alone.
+        """
+
+
+@dataclass
+class Engine:
+    """A segmenter and an audio generator on one device: everything a server worker owns."""
+
+    generator: AudioGenerator
+    segmenter: Segmenter
+    device: str = "cpu"
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.generator.info
+
+    def segment(self, image: np.ndarray, objects: Sequence[ObjectPrompt]) -> list[ObjectMask]:
+        """One mask per object: exact masks pass through, clicks go to the segmenter."""
+        masks = []
+        for obj in objects:
+            if obj.mask is not None:
+                masks.append(ObjectMask(mask=obj.mask.astype(bool), score=1.0))
+            elif obj.points is not None and len(obj.points):
+                labels = obj.labels if obj.labels is not None else np.ones(len(obj.points), np.int64)
+                masks.append(self.segmenter.segment(image, np.asarray(obj.points, np.float32), labels))
+            else:
+                masks.append(ObjectMask(mask=np.zeros(image.shape[:2], bool), score=0.0))
+        return masks
+
+    @staticmethod
+    def region(objects: Sequence[ObjectPrompt], masks: Sequence[ObjectMask]) -> np.ndarray | None:
+        """Union of the selected objects' masks (the paper's multi-object selection); None when only text was given."""
+        selected = [m.mask for o, m in zip(objects, masks) if o.mask is not None or o.points is not None]
+        if not selected:
+            return None
+        return np.logical_or.reduce(selected)
+
+    @staticmethod
+    def text_hint(objects: Sequence[ObjectPrompt]) -> str | None:
+        hints = [o.text.strip() for o in objects if o.text and o.text.strip()]
+        return ", ".join(hints) if hints else None
