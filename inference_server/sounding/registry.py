@@ -1,0 +1,16 @@
+"""Model names and directories -> a ready :class:`~sounding.engine.Engine`."""
+from __future__ import annotations
+
+from sounding.engine import Engine
+
+#: The model `sounding serve` and `sounding generate` use when none is named.
+DEFAULT_MODEL = "tiny"
+
+
+def load_engine(model: str = DEFAULT_MODEL, device: str = "cpu", segmenter: str | None = None) -> Engine:
+    """``model``: a named config ("tiny", "foley-mini", ...) or a model directory; ``segmenter``: a SAM checkpoint
+    directory, or None for the embedded segmenter."""
+    from sounding.model.loading import load_generator
+    from sounding.segmentation import load_segmenter
+
+    return Engine(generator=load_generator(model, device), segmenter=load_segmenter(segmenter, device), device=device)
