@@ -1,0 +1,49 @@
+"""``sounding eval judge`` and ``sounding eval acc``."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sounding.data.commands import DEFAULT_DATA_DIR
+
+#: Where the trained judge is written and read unless told otherwise.
+DEFAULT_JUDGE_DIR = Path("data/judge")
+
+
+def register(commands) -> None:
+    judge = commands["eval"].add_parser("judge", help="train the judge on the train split, report held-out accuracy")
+    judge.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
+    judge.add_argument("--out", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory (weights, config, metrics)")
+    judge.add_argument("--epochs", type=int, default=None)
+    judge.add_argument("--seed", type=int, default=0)
+    judge.set_defaults(func=_judge)
+
+    acc = commands["eval"].add_parser("acc", help="ACC: share of generated clips the judge assigns to their target")
+    acc.add_argument("clips", type=Path, help="a manifest CSV (columns audio_path,label) or a folder of <label>/*.wav")
+    acc.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
+    acc.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
+    acc.set_defaults(func=_acc)
+
+
+def _judge(args: argparse.Namespace) -> int:
+    from sounding.evaluation.judge import JudgeTrainConfig, train_judge
+
+    config = JudgeTrainConfig(seed=args.seed)
+    if args.epochs is not None:
+        config.epochs = args.epochs
+    metrics = train_judge(args.data, args.out, config)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _acc(args: argparse.Namespace) -> int:
+    from sounding.evaluation.acc import evaluate_acc
+
+    result = evaluate_acc(args.clips, args.judge)
+    text = json.dumps(result.to_dict(), indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
