@@ -1,0 +1,105 @@
+"""The embedded segmenter, the embedding cache, input checks and the segmentation commands."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from sounding.segmentation import EmbeddingCache, image_key, load_segmenter
+
+
+def disc_image(h=120, w=160, cx=70, cy=60, r=30):
+    yy, xx = np.mgrid[:h, :w]
+    mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= r**2
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(90, 8, (h, w, 3)), 0, 255)
+    image[mask] = (200, 60, 40)
+    return image.astype(np.uint8), mask
+
+
+def iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_embedded_segmenter_one_click_finds_the_disc():
+    image, truth = disc_image()
+    result = load_segmenter(None).segment(image, np.array([[70.0, 60.0]]), np.array([1]))
+    assert result.mask.shape == truth.shape and result.mask.dtype == bool
+    assert iou(result.mask, truth) > 0.9
+    assert 0.0 <= result.score <= 1.0
+
+
+def test_second_click_on_same_image_reuses_the_graph():
+    image, _ = disc_image()
+    segmenter = load_segmenter(None)
+    segmenter.segment(image, np.array([[70.0, 60.0]]), np.array([1]))
+    segmenter.segment(image.copy(), np.array([[70.0, 60.0], [5.0, 5.0]]), np.array([1, 0]))
+    assert (segmenter.cache.hits, segmenter.cache.misses) == (1, 1)
+
+
+def test_cache_is_bounded_lru():
+    cache = EmbeddingCache(capacity=2)
+    for key in "abac":  # the hit on "a" makes "b" the least recently used
+        cache.get_or_compute(key, lambda: key.upper())
+    assert "a" in cache and "c" in cache and "b" not in cache and len(cache) == 2
+    assert cache.get_or_compute("a", lambda: "x") == "A"
+    assert (cache.hits, cache.misses) == (2, 3)
+    with pytest.raises(ValueError):
+        EmbeddingCache(0)
+
+
+def test_image_key_depends_on_pixels_and_shape():
+    image, _ = disc_image()
+    assert image_key(image) == image_key(image.copy())
+    other = image.copy()
+    other[0, 0, 0] ^= 1
+    assert image_key(other) != image_key(image)
+    assert image_key(image.reshape(160, 120, 3)) != image_key(image)
+
+
+@pytest.mark.parametrize("points, labels, message", [
+    (np.zeros((0, 2)), np.zeros(0), "at least one click"),
+    (np.array([[1.0, 1.0]]), np.array([1, 0]), "1 points but 2 labels"),
+    (np.array([[1.0, 1.0]]), np.array([2]), "labels must be"),
+    (np.array([[1.0, 1.0]]), np.array([0]), "positive click"),
+    (np.array([[500.0, 1.0]]), np.array([1]), "inside"),
+])
+def test_bad_prompts_raise_clear_errors(points, labels, message):
+    image, _ = disc_image()
+    with pytest.raises(ValueError, match=message):
+        load_segmenter(None).segment(image, points, labels)
+
+
+def test_bad_image_raises():
+    with pytest.raises(ValueError, match="uint8"):
+        load_segmenter(None).segment(np.zeros((10, 10, 3), np.float32), np.array([[1.0, 1.0]]), np.array([1]))
+
+
+def test_load_segmenter_rejects_unknown_directories(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_segmenter(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ValueError, match="bert"):
+        load_segmenter(str(tmp_path))
+
+
+def _parser():
+    from sounding.cli import CommandGroups
+    from sounding.segmentation import commands as segmentation_commands
+
+    parser = argparse.ArgumentParser()
+    top = parser.add_subparsers(dest="command")
+    groups = CommandGroups(top=top)
+    for group in ("eval", "bench"):
+        groups[group] = top.add_parser(group).add_subparsers(dest=f"{group}_command")
+    segmentation_commands.register(groups)
+    return parser
+
+
+def test_bench_segment_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    args = _parser().parse_args(["bench", "segment", "--size", "160x120", "--clicks", "2", "--output", str(out)])
+    assert args.func(args) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == 4 and result["image_size"] == [120, 160]
+    assert result["cached_click_ms"] < result["first_click_ms"]
