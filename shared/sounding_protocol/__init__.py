@@ -1,0 +1,17 @@
+"""Sounding wire protocol v1 (PROTOCOL.md): framing, validation, the client.
+
+Pure Python (the standard library; pyzmq for the client only) so the Blender add-on can vendor this package as-is.
+Image and mask sizes are read from the PNG/JPEG headers here; decoding pixels is the server's job.
+
+Extensions to v1 (allowed by the contract: new optional fields; see docs/protocol-extensions.md):
+
+- An object may carry only ``text`` (no ``points``, no ``mask``): the paper's text-attention mode. In ``generate``
+  such an object adds its hint and no region; ``segment`` rejects it (there is nothing to segment).
+- ``health``'s ``model`` object also has ``default_duration``, ``default_steps`` and ``default_guidance``.
+- ``cancel``'s result has ``cancelled`` (bool): whether the target was still pending.
+- ``generate``'s result has ``steps`` and ``guidance``: the values actually used.
+"""
+from sounding_protocol.constants import PROTOCOL_VERSION
+from sounding_protocol.errors import ProtocolError
+
+__all__ = ["PROTOCOL_VERSION", "ProtocolError"]
