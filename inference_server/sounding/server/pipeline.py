@@ -1,0 +1,107 @@
+"""The work of one job, with no sockets: parsed request + Engine -> reply fields and blobs.
+
+The worker thread runs these for the server; ``sounding generate``/``segment`` without ``--server`` runs them in
+process, so both go through one path.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+from sounding_protocol.constants import MAX_SEED, TOO_LARGE
+from sounding_protocol.errors import ProtocolError
+from sounding_protocol.validation import GenerateRequest, ObjectInput, SegmentRequest
+
+from sounding.audio.io import encode_audio
+from sounding.engine import Engine, GenerationRequest, ObjectMask, ObjectPrompt, ProgressFn
+from sounding.server.images import decode_image, decode_mask, encode_mask
+
+#: (header fields, blobs) of a result; blob k of the header is ``blobs[k - 1]``.
+Reply = tuple[dict[str, Any], list[bytes]]
+
+
+@dataclass
+class PreparedGeneration:
+    """A generate job after decoding and segmentation, ready to join a batch."""
+
+    request: GenerateRequest
+    generation: GenerationRequest
+    masks: list[ObjectMask]
+    batch_key: Hashable
+
+
+def object_prompts(objects: Sequence[ObjectInput], width: int, height: int) -> list[ObjectPrompt]:
+    prompts = []
+    for obj in objects:
+        prompt = ObjectPrompt(text=obj.text)
+        if obj.points is not None:
+            prompt.points = np.asarray(obj.points, np.float32)
+            prompt.labels = np.asarray(obj.labels, np.int64)
+        if obj.mask is not None:
+            prompt.mask = decode_mask(obj.mask, width, height)
+        prompts.append(prompt)
+    return prompts
+
+
+def segment_objects(engine: Engine, image: np.ndarray, prompts: Sequence[ObjectPrompt],
+                    progress: ProgressFn) -> list[ObjectMask]:
+    """One mask per object, reporting stage ``segment`` after each one (a cancelled job stops between objects)."""
+    masks = []
+    for i, prompt in enumerate(prompts):
+        masks.extend(engine.segment(image, [prompt]))
+        progress("segment", i + 1, len(prompts))
+    return masks
+
+
+def masks_reply(masks: Sequence[ObjectMask], first_blob: int) -> Reply:
+    refs = [{"blob": first_blob + i, "format": "png", "score": float(m.score)} for i, m in enumerate(masks)]
+    return {"masks": refs}, [encode_mask(m.mask) for m in masks]
+
+
+def run_segment(engine: Engine, request: SegmentRequest, progress: ProgressFn) -> Reply:
+    image = decode_image(request.image)
+    prompts = object_prompts(request.objects, request.image.width, request.image.height)
+    return masks_reply(segment_objects(engine, image, prompts, progress), first_blob=1)
+
+
+def prepare_generation(engine: Engine, request: GenerateRequest, progress: ProgressFn) -> PreparedGeneration:
+    """Decode, segment, fill the model's defaults and check the duration against the model's limit."""
+    info = engine.info
+    duration = info.default_duration if request.duration is None else request.duration
+    if duration > info.max_duration:
+        raise ProtocolError(TOO_LARGE, f"duration {duration:g} s is above the model's maximum of "
+                                       f"{info.max_duration:g} s")
+    image = decode_image(request.image)
+    prompts = object_prompts(request.objects, request.image.width, request.image.height)
+    masks = segment_objects(engine, image, prompts, progress)
+    seed = secrets.randbelow(MAX_SEED - request.variations + 2) if request.seed is None else request.seed
+    generation = GenerationRequest(
+        image=image, region=Engine.region(prompts, masks), text=Engine.text_hint(prompts), duration=duration,
+        seed=seed, steps=info.default_steps if request.steps is None else request.steps,
+        guidance=info.default_guidance if request.guidance is None else request.guidance,
+        variations=request.variations)
+    return PreparedGeneration(request, generation, masks, engine.generator.batch_key(generation))
+
+
+def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration], progress: ProgressFn) -> list[Reply]:
+    """One ``generate`` call for jobs with equal batch keys; one reply per job (audio blobs first, then masks)."""
+    outputs = engine.generator.generate([p.generation for p in batch], progress)
+    if len(outputs) != len(batch):
+        raise RuntimeError(f"the generator returned {len(outputs)} results for {len(batch)} requests")
+    sample_rate = engine.info.sample_rate
+    replies = []
+    for prepared, clips in zip(batch, outputs):
+        generation = prepared.generation
+        if len(clips) != generation.variations:
+            raise RuntimeError(f"the generator returned {len(clips)} clips for {generation.variations} variations")
+        fmt = prepared.request.format
+        clips = [np.asarray(clip, np.float32).reshape(-1) for clip in clips]
+        blobs = [encode_audio(clip, sample_rate, fmt) for clip in clips]
+        audio = [{"blob": i + 1, "format": fmt, "sample_rate": sample_rate, "duration": clip.size / sample_rate,
+                  "seed": generation.seed + i} for i, clip in enumerate(clips)]
+        mask_fields, mask_blobs = masks_reply(prepared.masks, first_blob=len(blobs) + 1)
+        replies.append(({"audio": audio, **mask_fields, "steps": generation.steps, "guidance": generation.guidance},
+                        blobs + mask_blobs))
+    return replies
