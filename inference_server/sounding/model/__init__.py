@@ -1,0 +1,1 @@
+"""The paper's object-aware image-to-audio diffusion: conditioner, mask substitution, sampler, loading."""

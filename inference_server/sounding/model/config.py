@@ -1,0 +1,189 @@
+"""Model configs: one dataclass records every size and constant of a generator; named presets; JSON round trip.
+
+A model directory stores this config as ``sounding.json`` beside one folder per component (``unet/``, ``vae/``, ...),
+each holding its own ``config.json`` + safetensors, so a directory alone rebuilds the model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: The paper's (and AudioLDM's) audio front end: 16 kHz, 64 ms window, 10 ms hop, 64 mel bins up to 8 kHz.
+SAMPLE_RATE = 16000
+N_FFT = 1024
+HOP_LENGTH = 160
+N_MELS = 64
+MEL_FMAX = 8000.0
+#: The paper's noise schedule: linear betas 0.0015 -> 0.0195 over N = 1000 steps (AudioLDM's).
+BETA_START = 0.0015
+BETA_END = 0.0195
+NUM_TRAIN_TIMESTEPS = 1000
+#: The paper's classifier-free guidance scale at test time and its 200 DDIM sampling steps.
+PAPER_GUIDANCE = 2.0
+PAPER_DDIM_STEPS = 200
+#: AudioLDM's CLAP condition width, fed to the UNet as ``class_labels`` (simple_projection class embedding).
+CONDITION_DIM = 512
+#: Image normalisation constants of the public encoders.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+#: EfficientNet-Lite's TensorFlow preprocessing: (pixel - 127) / 128.
+EFFICIENTNET_LITE_MEAN = (127 / 255,) * 3
+EFFICIENTNET_LITE_STD = (128 / 255,) * 3
+
+
+@dataclass
+class MelConfig:
+    """AudioLDM's TacotronSTFT: |STFT| (hann, centred, reflect) -> slaney mel -> log(clamp(., 1e-5))."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    win_length: int = N_FFT
+    n_mels: int = N_MELS
+    fmin: float = 0.0
+    fmax: float = MEL_FMAX
+    log_floor: float = 1e-5
+
+
+@dataclass
+class ImageEncoderConfig:
+    kind: str = "clip"  # "clip" (transformers CLIPVisionModel) | "efficientnet-lite0"
+    image_size: int = 224
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+    #: kind "clip": CLIPVisionConfig kwargs; kind "efficientnet-lite0": EfficientNetLite0 kwargs.
+    arch: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TextEncoderConfig:
+    kind: str = "clap"  # "clap" (ClapTextModelWithProjection) | "minilm" (BertModel, mean pooling)
+    max_length: int = 77
+    #: ClapTextConfig / BertConfig kwargs when built from scratch.
+    arch: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    mel: MelConfig = field(default_factory=MelConfig)
+    image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    text_encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    #: ObjectAwareConditioner kwargs except the encoder widths, which come from the encoders.
+    conditioner: dict[str, Any] = field(default_factory=dict)
+    unet: dict[str, Any] = field(default_factory=dict)  # UNet2DConditionModel kwargs
+    vae: dict[str, Any] = field(default_factory=dict)  # AutoencoderKL kwargs
+    vocoder: str = "hifigan"  # "hifigan" (SpeechT5HifiGan) | "griffin-lim" (no weights)
+    hifigan: dict[str, Any] = field(default_factory=dict)  # SpeechT5HifiGanConfig kwargs
+    griffin_lim_iterations: int = 32
+    beta_start: float = BETA_START
+    beta_end: float = BETA_END
+    num_train_timesteps: int = NUM_TRAIN_TIMESTEPS
+    sampler: str = "dpm"  # default scheduler at inference: "dpm" (DPMSolverMultistep) | "ddim" (the paper's)
+    default_steps: int = 20
+    default_guidance: float = PAPER_GUIDANCE
+    default_duration: float = 4.0
+    max_duration: float = 10.24
+    #: Seed of the random initialisation when the model is built from this config (no checkpoint).
+    init_seed: int = 0
+    #: Pretrained sources per component ("unet": "audioldm-s-full-v2/unet", ...), relative to the weights root.
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        return _from_dict(cls, data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _from_dict(cls, data: dict[str, Any]):
+    """Rebuild a (nested) config dataclass; unknown keys are an error, not silently dropped."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        kind = fields[name].type
+        sub = _NESTED.get(kind) if isinstance(kind, str) else None
+        if sub is not None and isinstance(value, dict):
+            value = _from_dict(sub, value)
+        elif isinstance(value, list) and name in ("mean", "std"):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+_NESTED = {"MelConfig": MelConfig, "ImageEncoderConfig": ImageEncoderConfig, "TextEncoderConfig": TextEncoderConfig}
+
+
+def tiny_config() -> ModelConfig:
+    """A complete model small enough for tests: random weights, milliseconds per step on one CPU core."""
+    return ModelConfig(
+        name="tiny",
+        image_encoder=ImageEncoderConfig(
+            kind="clip", image_size=32,
+            arch=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                      image_size=32, patch_size=8)),
+        text_encoder=TextEncoderConfig(
+            kind="clap", max_length=16,
+            arch=dict(vocab_size=261, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                      num_attention_heads=4, projection_dim=32, max_position_embeddings=40, layer_norm_eps=1e-5,
+                      bos_token_id=0, eos_token_id=2, pad_token_id=1)),
+        conditioner=dict(attention_dim=32, condition_dim=32),
+        unet=dict(sample_size=32, in_channels=8, out_channels=8, block_out_channels=(16, 32), layers_per_block=1,
+                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=(16, 32),
+                  attention_head_dim=4, norm_num_groups=8, class_embed_type="simple_projection",
+                  projection_class_embeddings_input_dim=32, class_embeddings_concat=True),
+        vae=dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(16, 16, 32),
+                 layers_per_block=1, norm_num_groups=8, down_block_types=("DownEncoderBlock2D",) * 3,
+                 up_block_types=("UpDecoderBlock2D",) * 3, scaling_factor=1.0),
+        hifigan=dict(model_in_dim=N_MELS, sampling_rate=SAMPLE_RATE, upsample_initial_channel=16,
+                     upsample_rates=[10, 4, 4], upsample_kernel_sizes=[20, 8, 8], resblock_kernel_sizes=[3],
+                     resblock_dilation_sizes=[[1, 3]], normalize_before=False),
+        default_steps=10,
+        default_duration=1.0,
+    )
+
+
+def paper_config() -> ModelConfig:
+    """The paper's model: AudioLDM-S (UNet, VAE, HiFi-GAN), CLAP text query, CLIP ViT-B/16 patches (14 x 14)."""
+    return ModelConfig(
+        name="paper",
+        image_encoder=ImageEncoderConfig(kind="clip", image_size=224),
+        text_encoder=TextEncoderConfig(kind="clap", max_length=77),
+        conditioner=dict(attention_dim=CONDITION_DIM, condition_dim=CONDITION_DIM),
+        sampler="ddim",
+        default_steps=PAPER_DDIM_STEPS,
+        default_duration=10.0,
+        sources={
+            "unet": "audioldm-s-full-v2/unet",
+            "vae": "audioldm-s-full-v2/vae",
+            "vocoder": "audioldm-s-full-v2/vocoder",
+            "text_encoder": "audioldm-s-full-v2/text_encoder",
+            "tokenizer": "audioldm-s-full-v2/tokenizer",
+            "image_encoder": "clip-vit-base-patch16",
+        },
+    )
+
+
+#: Named configs (``sounding generate --model tiny``); "foley-mini" joins once trained on real data.
+NAMED_CONFIGS = {"tiny": tiny_config, "paper": paper_config}
+
+
+def named_config(name: str) -> ModelConfig:
+    if name not in NAMED_CONFIGS:
+        raise KeyError(f"unknown model config {name!r}; named configs: {sorted(NAMED_CONFIGS)}")
+    return NAMED_CONFIGS[name]()

@@ -1,0 +1,114 @@
+"""The object-aware generator: the :class:`~sounding.engine.AudioGenerator` the server runs.
+
+One call to :meth:`ObjectAwareGenerator.generate` encodes every request, substitutes the masks, and denoises all
+requests and all their variations as one batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Sequence
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from torch import nn
+
+from sounding.engine import GenerationRequest, ModelInfo, ProgressFn
+from sounding.model.conditioner import ObjectAwareConditioner
+from sounding.model.config import ModelConfig
+from sounding.model.encoders import ImageEncoder, TextEncoder
+from sounding.model.masking import mask_to_grid, substitute
+from sounding.model.sampler import frame_multiple, latent_frames, latent_shape, make_scheduler, sample
+
+
+@dataclass
+class Condition:
+    """What the conditioner produced for a batch: the UNet condition and the patch weights it used."""
+
+    condition: torch.Tensor  # (B, condition_dim)
+    weights: torch.Tensor  # (B, heads, N)
+
+
+class ObjectAwareGenerator(nn.Module):
+    """Encoders + conditioner + UNet + VAE + vocoder, and the scheduler config they were trained with."""
+
+    def __init__(self, config: ModelConfig, image_encoder: ImageEncoder, text_encoder: TextEncoder,
+                 conditioner: ObjectAwareConditioner, unet: UNet2DConditionModel, vae: AutoencoderKL,
+                 vocoder: nn.Module, scheduler_config: dict):
+        super().__init__()
+        self.config = config
+        self.image_encoder, self.text_encoder, self.conditioner = image_encoder, text_encoder, conditioner
+        self.unet, self.vae, self.vocoder = unet, vae, vocoder
+        self.scheduler_config = dict(scheduler_config)
+        self.info = ModelInfo(name=config.name, sample_rate=config.mel.sample_rate, max_duration=config.max_duration,
+                              default_duration=config.default_duration, default_steps=config.default_steps,
+                              default_guidance=config.default_guidance)
+        self.eval()
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.config.mel.hop_length / self.config.mel.sample_rate
+
+    def frames(self, duration: float) -> int:
+        return latent_frames(duration, self.hop_seconds, frame_multiple(self.unet, self.vae))
+
+    def batch_key(self, request: GenerationRequest) -> Hashable:
+        return self.frames(request.duration), request.steps, float(request.guidance)
+
+    @torch.no_grad()
+    def condition(self, images: Sequence[np.ndarray], texts: Sequence[str | None],
+                  regions: Sequence[np.ndarray | None]) -> Condition:
+        """Per sample: mask mode (region, no text), mask+text (region and text) or text attention (text only)."""
+        patches = self.image_encoder(self.image_encoder.preprocess(images))
+        has_text = [t is not None for t in texts]
+        heads = self.conditioner.config.num_heads
+        weights = torch.empty(len(images), heads, patches.shape[1], device=patches.device)
+        if any(has_text):
+            index = torch.tensor([i for i, h in enumerate(has_text) if h], device=patches.device)
+            query = self.text_encoder([t for t in texts if t is not None])
+            weights[index] = self.conditioner.attention(patches[index], query)
+        for i, region in enumerate(regions):
+            if region is None:
+                if not has_text[i]:
+                    raise ValueError("a request needs a region (selected objects) or a text hint")
+                continue
+            grid = torch.from_numpy(mask_to_grid(region, self.image_encoder.grid_size)).to(patches.device)
+            if has_text[i]:  # mask + text: the text's attention restricted to the region, at its own spread
+                std = weights[i].std(dim=-1, unbiased=False)
+                weights[i] = substitute(grid * weights[i], std)
+            else:
+                weights[i] = substitute(grid.expand(heads, -1), self.conditioner.attention_std)
+        return Condition(self.conditioner.pool(patches, weights), weights)
+
+    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[list[np.ndarray]]:
+        keys = {self.batch_key(r) for r in requests}
+        if len(keys) != 1:
+            raise ValueError(f"requests of one batch must share duration frames, steps and guidance; got {keys}")
+        frames, steps, guidance = keys.pop()
+        # 1. Encode each request once; its variations repeat the condition.
+        progress("encode", 0, 1)
+        encoded = self.condition([r.image for r in requests], [r.text for r in requests],
+                                 [r.region for r in requests])
+        repeats = torch.tensor([r.variations for r in requests], device=self.device)
+        condition = encoded.condition.repeat_interleave(repeats, dim=0)
+        progress("encode", 1, 1)
+        # 2. Initial noise: variation i of a request uses seed + i, drawn on the CPU so devices agree.
+        seeds = [r.seed + i for r in requests for i in range(r.variations)]
+        shape = latent_shape(1, frames, self.config.mel.n_mels, self.unet, self.vae)[1:]
+        latents = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        # 3. Denoise, decode and vocode the whole batch.
+        waveform = sample(self.unet, make_scheduler(self.config.sampler, self.scheduler_config), self.vae,
+                          self.vocoder, condition, self.conditioner.unconditional(len(seeds)),
+                          latents.to(self.device, self.unet.dtype), steps, guidance, progress)
+        # 4. Crop each clip to its duration; split per request.
+        audio = waveform.clamp(-1.0, 1.0).cpu().numpy()
+        results, start = [], 0
+        for r in requests:
+            samples = int(round(r.duration * self.config.mel.sample_rate))
+            results.append([audio[start + i, :samples].copy() for i in range(r.variations)])
+            start += r.variations
+        return results

@@ -1,0 +1,70 @@
+"""Subcommands of the method: ``sounding train`` and ``sounding bench generate``."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: The bench's default clip: 4 s, the length Blender users ask for most (one beat of a shot).
+BENCH_DURATION = 4.0
+BENCH_REPEATS = 3
+
+
+def register(commands) -> None:
+    bench = commands["bench"].add_parser("generate", help="time one clip with default settings (JSON)")
+    bench.add_argument("--model", default="tiny", help="named config or model directory")
+    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--duration", type=float, default=BENCH_DURATION)
+    bench.add_argument("--steps", type=int, default=None, help="default: the model's")
+    bench.add_argument("--repeats", type=int, default=BENCH_REPEATS)
+    bench.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+    bench.set_defaults(func=bench_generate)
+
+
+def bench_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from sounding.engine import GenerationRequest
+    from sounding.model.loading import load_generator
+
+    start = time.perf_counter()
+    generator = load_generator(args.model, args.device)
+    load_s = time.perf_counter() - start
+    info = generator.info
+    image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    region = np.zeros(image.shape[:2], bool)
+    region[64:192, 64:192] = True
+    request = GenerationRequest(image=image, region=region, text=None, duration=args.duration, seed=0,
+                                steps=args.steps or info.default_steps, guidance=info.default_guidance)
+    stages: dict[str, float] = {}
+    last = [time.perf_counter()]
+
+    def progress(stage: str, step: int, total: int) -> None:
+        now = time.perf_counter()
+        stages[stage] = stages.get(stage, 0.0) + now - last[0]
+        last[0] = now
+
+    generator.generate([request], progress)  # warm-up
+    times = []
+    for _ in range(args.repeats):
+        stages.clear()
+        last[0] = time.perf_counter()
+        start = time.perf_counter()
+        generator.generate([request], progress)
+        times.append(time.perf_counter() - start)
+    result = {
+        "model": info.name, "device": args.device, "torch_threads": torch.get_num_threads(),
+        "duration_s": args.duration, "steps": request.steps, "guidance": request.guidance,
+        "sampler": generator.config.sampler, "load_s": round(load_s, 4),
+        "generate_s": {"median": round(float(np.median(times)), 4), "min": round(min(times), 4)},
+        "real_time_factor": round(args.duration / float(np.median(times)), 2),
+        "last_run_stages_s": {k: round(v, 4) for k, v in stages.items()},
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    return 0
