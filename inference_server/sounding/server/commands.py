@@ -27,6 +27,15 @@ def segment(args: argparse.Namespace) -> int:
     return run_segment(args)
 
 
+def keys(args: argparse.Namespace) -> int:
+    from sounding.server.security import create_keys
+
+    server_public, client_public = create_keys(args.out)
+    print(f"server: {server_public}_secret (serve --curve-secret-key), {server_public} (clients' --curve-server-key)")
+    print(f"client: {client_public}_secret (--curve-client-key); put {client_public.name} in serve's --curve-clients DIR")
+    return 0
+
+
 def bench_protocol(args: argparse.Namespace) -> int:
     from sounding.server.benchmark import run_benchmark
 
@@ -49,6 +58,10 @@ def register(commands) -> None:
                    help="directory of authorised client public key files; required for non-loopback binds")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=serve)
+
+    p = top.add_parser("keys", help="create CURVE key pairs for a server bound beyond loopback and one client")
+    p.add_argument("--out", required=True, help="directory for server.key(_secret) and client.key(_secret)")
+    p.set_defaults(func=keys)
 
     for name, help_text in (("generate", "generate the sound of the selected objects (in-process or via --server)"),
                             ("segment", "click -> object mask PNG (in-process or via --server)")):

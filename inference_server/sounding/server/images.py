@@ -26,8 +26,9 @@ def _open(data: bytes, fmt: str, what: str, size: tuple[int, int]) -> Image.Imag
 
 
 def decode_image(image: ImageInput) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; grey, palette and alpha images are converted."""
-    return np.asarray(_open(image.data, image.format, "image", (image.width, image.height)).convert("RGB"))
+    """(H, W, 3) uint8 RGB; grey, palette and alpha images are converted (RGB ones are not copied twice)."""
+    decoded = _open(image.data, image.format, "image", (image.width, image.height))
+    return np.asarray(decoded if decoded.mode == "RGB" else decoded.convert("RGB"))
 
 
 def decode_mask(data: bytes, width: int, height: int) -> np.ndarray:
