@@ -1,0 +1,101 @@
+"""SoundingClient against the real server (and against a silent ROUTER for timeouts)."""
+import time
+
+import numpy as np
+import pytest
+import zmq
+from sounding_protocol.client import ObjectSelection, RequestTimeout, SoundingClient
+from sounding_protocol.constants import OP_GENERATE, OP_HEALTH, OP_SEGMENT
+from sounding_protocol.errors import ProtocolError
+from test_server_harness import (
+    HEIGHT, WIDTH, GatedGenerator, engine_with, mask_png, png, read_mask, running_server, tiny_engine,
+)
+
+CLICK = [ObjectSelection(points=[(20, 20)])]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with running_server() as server, SoundingClient(server.endpoint, timeout=60) as client:
+        while client.health()["status"] != "ok":
+            time.sleep(0.05)
+        yield client
+
+
+def test_operations_return_typed_results(client):
+    health = client.health()
+    assert health["model"]["name"] == "tiny" and health["protocol"] == 1
+    exact = np.zeros((HEIGHT, WIDTH), bool)
+    exact[:10, :10] = True
+    masks = client.segment(png(), [ObjectSelection(points=[(5, 5), (50, 40)], labels=[1, 0]),
+                                   ObjectSelection(mask_png=mask_png(exact))])
+    assert len(masks) == 2 and np.array_equal(read_mask(masks[1].png), exact) and masks[1].score == 1.0
+    seen = []
+    result = client.generate(png(), CLICK, seed=3, steps=2, variations=2, audio_format="wav",
+                             progress=lambda *update: seen.append(update))
+    assert [clip.seed for clip in result.audio] == [3, 4]
+    assert all(clip.data[:4] == b"RIFF" and clip.sample_rate == 16000 for clip in result.audio)
+    assert ("denoise", 2, 2) in seen and seen[0][0] == "segment"
+    assert len(result.masks) == 1
+
+
+def test_several_requests_in_flight_are_matched_by_id(client):
+    fields = {"image": {"blob": 1, "format": "png"}, "objects": [{"points": [[1, 1]]}], "steps": 2, "seed": 11}
+    generate_id = client.send(OP_GENERATE, fields, [png()])
+    segment_id = client.send(OP_SEGMENT, {k: fields[k] for k in ("image", "objects")}, [png()])
+    health_id = client.send(OP_HEALTH)
+    assert len({generate_id, segment_id, health_id}) == 3
+    assert client.wait(health_id).header["status"] == "ok"
+    assert client.wait(segment_id).header["masks"]
+    seen = []
+    reply = client.wait(generate_id, progress=lambda *update: seen.append(update))
+    assert reply.header["audio"][0]["seed"] == 11 and reply.header["id"] == generate_id
+    assert seen and seen[-1][0] == "vocode"  # progress that arrived while waiting on the others was kept
+    with pytest.raises(KeyError):
+        client.wait(generate_id)  # answered already
+
+
+def test_error_replies_raise_protocol_error(client):
+    with pytest.raises(ProtocolError) as info:
+        client.generate(png(), [ObjectSelection(points=[(5000, 5)])])
+    assert info.value.code == "bad_request" and "outside" in info.value.message
+    with pytest.raises(ProtocolError) as info:
+        client.request("dance")
+    assert info.value.code == "unknown_op"
+
+
+def test_cancel_through_the_client():
+    gated = GatedGenerator(tiny_engine().generator)
+    with running_server(lambda: engine_with(gated)) as server, SoundingClient(server.endpoint, timeout=60) as client:
+        fields = {"image": {"blob": 1, "format": "png"}, "objects": [{"text": "bell"}], "steps": 2}
+        job = client.send(OP_GENERATE, fields, [png()])
+        assert gated.entered.wait(60)
+        assert client.cancel(job) is True
+        with pytest.raises(ProtocolError) as info:
+            client.wait(job)
+        assert info.value.code == "cancelled"
+        assert client.cancel("unknown") is False
+        gated.release.set()
+        assert gated.stopped.wait(60)
+
+
+def test_timeout_reconnects_with_a_fresh_socket():
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind("tcp://127.0.0.1:*")
+    try:
+        with SoundingClient(router.getsockopt_string(zmq.LAST_ENDPOINT), timeout=0.3) as client:
+            started = time.monotonic()
+            with pytest.raises(RequestTimeout):
+                client.health()
+            assert 0.25 <= time.monotonic() - started < 5
+            first_identity = router.recv_multipart()[0]
+            request_id = client.send(OP_HEALTH)
+            assert router.poll(5000)
+            identity, header = router.recv_multipart()
+            assert identity != first_identity  # the timed-out socket was replaced
+            router.send_multipart([identity, b'{"v": 1, "type": "result", "id": "%s", "status": "ok"}'
+                                   % request_id.encode()])
+            assert client.wait(request_id).header["status"] == "ok"
+    finally:
+        router.close(linger=0)
