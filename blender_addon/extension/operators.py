@@ -1,0 +1,358 @@
+"""Operators (bpy.ops.sounding.*): thin wrappers over capture, bridge, runtime and placement.
+
+Generate and Check Server return at once in the UI (a timer drains the worker's events) and wait for the reply in
+background mode (``blender -b``), or when called with ``wait=True``.
+"""
+import os
+import uuid
+
+import aud
+import bpy
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
+
+from . import bridge, capture, geometry, placement, runtime
+from .sounding_protocol import constants
+
+
+def waits(operator) -> bool:
+    """``wait`` when the caller set it, else block exactly in background mode (no event loop runs timers there)."""
+    if operator.properties.is_property_set("wait"):
+        return operator.wait
+    return bpy.app.background
+
+
+def capture_of(image: bpy.types.Image | None):
+    """The id map of a capture made in this session, or None (any other image, or a capture from an earlier one)."""
+    if image is None:
+        return None
+    return runtime.SESSION.captures.get(image.get(capture.CAPTURE_KEY, ""))
+
+
+def target_at(scene: bpy.types.Scene, image: bpy.types.Image, x: float, y: float) -> bpy.types.Object | None:
+    """The 3D object at image pixel (x, y): from the id map of a capture, else a ray from the scene's camera."""
+    ids = capture_of(image)
+    if ids is not None:
+        index = ids.object_index(x, y)
+        return bpy.data.objects.get(ids.names[index - 1]) if index else None
+    width, height = image.size
+    return capture.object_at(scene, *geometry.pixel_to_uv(x, y, width, height))
+
+
+def add_point(context, x: float, y: float, negative: bool = False, new_object: bool = False) -> str | None:
+    """Add a click to the active object (or to a new one); returns why it could not, or None."""
+    settings = context.scene.sounding
+    image = settings.image
+    if image is None:
+        return "Capture a render or choose an image first"
+    width, height = image.size
+    if not geometry.inside(x, y, width, height):
+        return f"({x:.0f}, {y:.0f}) is outside the {width}x{height} image"
+    if new_object or not settings.objects:
+        if len(settings.objects) >= constants.MAX_OBJECTS:
+            return f"At most {constants.MAX_OBJECTS} objects"
+        settings.objects.add()
+        settings.active_object = len(settings.objects) - 1
+    selected = settings.objects[min(settings.active_object, len(settings.objects) - 1)]
+    if len(selected.points) >= constants.MAX_POINTS_PER_OBJECT:
+        return f"At most {constants.MAX_POINTS_PER_OBJECT} clicks per object"
+    point = selected.points.add()
+    point.x, point.y, point.positive = x, y, not negative
+    if not negative and selected.target is None:
+        selected.target = target_at(context.scene, image, x, y)
+    return None
+
+
+def clicked_objects(settings) -> list:
+    """(points, labels, text) per object, for :func:`bridge.selections`."""
+    return [([(p.x, p.y) for p in o.points], [int(p.positive) for p in o.points], o.text) for o in settings.objects]
+
+
+def first_target(settings) -> bpy.types.Object | None:
+    return next((o.target for o in settings.objects if o.target is not None and len(o.points)), None)
+
+
+class SOUNDING_OT_capture(bpy.types.Operator):
+    """Render the active camera's frame at the capture size and map its pixels to objects"""
+
+    bl_idname = "sounding.capture"
+    bl_label = "Capture Render"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and context.scene.camera is not None
+
+    def execute(self, context):
+        settings = context.scene.sounding
+        key = uuid.uuid4().hex[:12]
+        try:
+            image, ids = capture.capture(context.scene, settings.capture_size, runtime.SESSION.scratch(), key)
+        except (ValueError, RuntimeError) as exc:
+            self.report({"ERROR"}, f"Capture failed: {exc}")
+            return {"CANCELLED"}
+        runtime.SESSION.captures[key] = ids
+        settings.image = image
+        settings.objects.clear()
+        if context.space_data is not None and context.space_data.type == "IMAGE_EDITOR":
+            context.space_data.image = image
+        self.report({"INFO"}, f"Captured {image.size[0]}x{image.size[1]}, {len(ids.names)} objects in view")
+        return {"FINISHED"}
+
+
+class SOUNDING_OT_use_image(bpy.types.Operator):
+    """Sound this image: the Image Editor's image, the active object's active image texture, or one named"""
+
+    bl_idname = "sounding.use_image"
+    bl_label = "Use Image"
+    bl_options = {"REGISTER"}
+
+    image: StringProperty(name="Image", description="Name of the image; empty: the one in view")
+
+    def execute(self, context):
+        image = bpy.data.images.get(self.image) if self.image else self.image_in_view(context)
+        if image is None:
+            self.report({"ERROR"}, f"No image named {self.image!r}" if self.image else
+                        "Open an image in the Image Editor or select an object with an active image texture")
+            return {"CANCELLED"}
+        settings = context.scene.sounding
+        settings.image = image
+        settings.objects.clear()
+        return {"FINISHED"}
+
+    @staticmethod
+    def image_in_view(context):
+        space = context.space_data
+        if space is not None and space.type == "IMAGE_EDITOR" and space.image is not None:
+            return space.image
+        material = context.object.active_material if context.object else None
+        tree = material.node_tree if material else None
+        node = tree.nodes.active if tree else None
+        return node.image if node is not None and node.type == "TEX_IMAGE" else None
+
+
+class SOUNDING_OT_add_point(bpy.types.Operator):
+    """Add a click on the image to the active object"""
+
+    bl_idname = "sounding.add_point"
+    bl_label = "Add Click"
+    bl_options = {"REGISTER", "UNDO"}
+
+    x: FloatProperty(name="X", description="Pixels from the image's left edge")
+    y: FloatProperty(name="Y", description="Pixels from the image's top edge")
+    negative: BoolProperty(name="Not On Object", description="A click on what is not the object")
+    new_object: BoolProperty(name="New Object", description="Start a new object with this click")
+
+    def execute(self, context):
+        problem = add_point(context, self.x, self.y, self.negative, self.new_object)
+        if problem:
+            self.report({"ERROR"}, problem)
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class SOUNDING_OT_remove_object(bpy.types.Operator):
+    """Forget the clicks of one object"""
+
+    bl_idname = "sounding.remove_object"
+    bl_label = "Remove Object"
+    bl_options = {"REGISTER", "UNDO"}
+
+    index: IntProperty(name="Index", default=-1, description="Which object; -1: the active one")
+
+    def execute(self, context):
+        settings = context.scene.sounding
+        index = settings.active_object if self.index < 0 else self.index
+        if not 0 <= index < len(settings.objects):
+            self.report({"ERROR"}, "No such object")
+            return {"CANCELLED"}
+        settings.objects.remove(index)
+        settings.active_object = max(0, min(settings.active_object, len(settings.objects) - 1))
+        return {"FINISHED"}
+
+
+class SOUNDING_OT_clear_objects(bpy.types.Operator):
+    """Forget every click"""
+
+    bl_idname = "sounding.clear_objects"
+    bl_label = "Clear Clicks"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        context.scene.sounding.objects.clear()
+        context.scene.sounding.active_object = 0
+        return {"FINISHED"}
+
+
+class SOUNDING_OT_health(bpy.types.Operator):
+    """Ask the server how it is (status line)"""
+
+    bl_idname = "sounding.health"
+    bl_label = "Check Server"
+
+    wait: BoolProperty(name="Wait", description="Block until the server answers (default in background mode)",
+                       options={"SKIP_SAVE"})
+
+    def execute(self, context):
+        job = bridge.Job(constants.OP_HEALTH, timeout=min(runtime.HEALTH_TIMEOUT, runtime.preferences(context).timeout))
+        try:
+            running = runtime.submit(context, runtime.Running(job, scene=context.scene.name), waits(self))
+        except runtime.UserError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if running.outcome is None:
+            return {"FINISHED"}
+        if isinstance(running.outcome, bridge.Failed) or bridge.health_problem(running.outcome.result):
+            self.report({"ERROR"}, running.message)
+            return {"CANCELLED"}
+        self.report({"INFO"}, running.message)
+        return {"FINISHED"}
+
+
+class SOUNDING_OT_generate(bpy.types.Operator):
+    """Generate the sound of the clicked objects"""
+
+    bl_idname = "sounding.generate"
+    bl_label = "Generate"
+    bl_options = {"REGISTER", "UNDO"}
+
+    wait: BoolProperty(name="Wait", description="Block until the sounds arrive (default in background mode)",
+                       options={"SKIP_SAVE"})
+    place: BoolProperty(name="Use First", options={"SKIP_SAVE"},
+                        description="Add the first variation to the scene (Speaker, strip) as soon as it arrives")
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene.sounding.image is not None and runtime.SESSION.generation() is None
+
+    def execute(self, context):
+        scene = context.scene
+        settings = scene.sounding
+        image = settings.image
+        objects = bridge.selections(clicked_objects(settings), settings.text, capture_of(image))
+        if not objects:
+            self.report({"ERROR"}, "Click an object in the image first (or give a text hint)")
+            return {"CANCELLED"}
+        try:
+            data = capture.image_data(image)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        target = first_target(settings)
+        options = {"duration": settings.duration, "seed": settings.seed, "variations": settings.variations,
+                   "steps": settings.steps or None, "guidance": settings.guidance or None}
+        job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
+                         scratch=runtime.SESSION.scratch(), label=target.name if target else image.name,
+                         timeout=runtime.preferences(context).timeout)
+        running = runtime.Running(job, scene=scene.name, image=image.name, target=target.name if target else "",
+                                  place=self.place)
+        try:
+            runtime.submit(context, running, waits(self))
+        except runtime.UserError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if running.outcome is None:
+            self.report({"INFO"}, "Generating...")
+            return {"FINISHED"}
+        if isinstance(running.outcome, bridge.Failed):
+            self.report({"ERROR"}, running.message)
+            return {"CANCELLED"}
+        self.report({"INFO"}, running.message)
+        return {"FINISHED"}
+
+
+class SOUNDING_OT_cancel(bpy.types.Operator):
+    """Cancel the generation in progress"""
+
+    bl_idname = "sounding.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return runtime.SESSION.generation() is not None
+
+    def execute(self, context):
+        runtime.cancel(runtime.SESSION.generation().job.id)
+        return {"FINISHED"}
+
+
+def _result(operator, context):
+    results = context.scene.sounding.results
+    index = context.scene.sounding.active_result if operator.index < 0 else operator.index
+    if not 0 <= index < len(results):
+        operator.report({"ERROR"}, "No such result")
+        return None
+    if not os.path.isfile(results[index].filepath):
+        operator.report({"ERROR"}, f"The sound file {results[index].filepath} is missing")
+        return None
+    return results[index]
+
+
+class SOUNDING_OT_use_result(bpy.types.Operator):
+    """Add this sound to the scene: a Speaker on its object and a sequencer strip, at the current frame"""
+
+    bl_idname = "sounding.use_result"
+    bl_label = "Use"
+    bl_options = {"REGISTER", "UNDO"}
+
+    index: IntProperty(name="Index", default=-1, description="Which result; -1: the active one")
+
+    def execute(self, context):
+        result = _result(self, context)
+        if result is None:
+            return {"CANCELLED"}
+        settings = context.scene.sounding
+        name = f"Sounding {result.target.name if result.target else os.path.splitext(result.name or 'sound')[0]}"
+        try:
+            placed = placement.place(context.scene, result.filepath, result.duration, result.target, name,
+                                     speaker=settings.add_speaker, strip=settings.add_strip)
+        except (RuntimeError, ValueError) as exc:
+            self.report({"ERROR"}, f"Could not add the sound: {exc}")
+            return {"CANCELLED"}
+        where = f" on {result.target.name}" if placed.speaker else ""
+        self.report({"INFO"}, f"Added {placed.sound.name}{where} at frame {context.scene.frame_current}")
+        return {"FINISHED"}
+
+
+class SOUNDING_OT_play_result(bpy.types.Operator):
+    """Listen to this sound"""
+
+    bl_idname = "sounding.play_result"
+    bl_label = "Play"
+
+    index: IntProperty(name="Index", default=-1, description="Which result; -1: the active one")
+
+    def execute(self, context):
+        result = _result(self, context)
+        if result is None:
+            return {"CANCELLED"}
+        runtime.stop_preview()
+        runtime.SESSION.preview = aud.Device().play(aud.Sound(result.filepath))
+        return {"FINISHED"}
+
+
+class SOUNDING_OT_stop_preview(bpy.types.Operator):
+    """Stop the sound being previewed"""
+
+    bl_idname = "sounding.stop_preview"
+    bl_label = "Stop"
+
+    def execute(self, context):
+        runtime.stop_preview()
+        return {"FINISHED"}
+
+
+classes = (
+    SOUNDING_OT_capture, SOUNDING_OT_use_image, SOUNDING_OT_add_point, SOUNDING_OT_remove_object,
+    SOUNDING_OT_clear_objects, SOUNDING_OT_health, SOUNDING_OT_generate, SOUNDING_OT_cancel, SOUNDING_OT_use_result,
+    SOUNDING_OT_play_result, SOUNDING_OT_stop_preview,
+)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

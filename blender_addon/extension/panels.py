@@ -1,0 +1,97 @@
+"""Sidebar panels (N panel, tab "Sounding") in the Image Editor and the 3D Viewport; draw() only reads."""
+import os
+
+import bpy
+
+from . import runtime
+
+
+class SOUNDING_UL_results(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0):
+        row = layout.row(align=True)
+        row.label(text=os.path.basename(item.filepath), icon="SOUND")
+        row.label(text=f"seed {item.seed}, {item.duration:.1f} s")
+        row.operator("sounding.play_result", text="", icon="PLAY").index = index
+        row.operator("sounding.use_result", text="Use").index = index
+
+
+class SoundingPanel:
+    bl_region_type = "UI"
+    bl_category = "Sounding"
+    bl_label = "Sounding"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.sounding
+        session = runtime.SESSION
+
+        row = layout.row(align=True)
+        row.label(text=session.status, icon="LINKED" if session.status.startswith("ok") else "UNLINKED")
+        row.operator("sounding.health", text="", icon="FILE_REFRESH")
+
+        box = layout.box()
+        row = box.row(align=True)
+        row.operator("sounding.capture", icon="RENDER_STILL")
+        row.prop(settings, "capture_size", text="")
+        box.operator("sounding.use_image", icon="IMAGE_DATA")
+        box.template_ID(settings, "image", open="image.open")
+
+        box = layout.box()
+        if self.bl_space_type == "IMAGE_EDITOR":
+            box.operator("sounding.click", icon="RESTRICT_SELECT_OFF")
+        for index, selected in enumerate(settings.objects):
+            row = box.row(align=True)
+            on = sum(p.positive for p in selected.points)
+            row.label(text=f"{index + 1}: {on} on, {len(selected.points) - on} off",
+                      icon="RADIOBUT_ON" if index == settings.active_object else "RADIOBUT_OFF")
+            row.prop(selected, "target", text="")
+            row.operator("sounding.remove_object", text="", icon="X").index = index
+        if settings.objects:
+            box.operator("sounding.clear_objects", icon="TRASH")
+
+        box = layout.box()
+        col = box.column(align=True)
+        col.prop(settings, "duration")
+        col.prop(settings, "seed")
+        col.prop(settings, "variations")
+        col.prop(settings, "steps")
+        col.prop(settings, "guidance")
+        box.prop(settings, "text")
+        row = box.row(align=True)
+        row.prop(settings, "add_speaker", toggle=True)
+        row.prop(settings, "add_strip", toggle=True)
+        running = session.generation()
+        if running is None:
+            box.operator("sounding.generate", icon="PLAY_SOUND")
+        else:
+            row = box.row(align=True)
+            row.progress(factor=running.fraction, type="BAR",
+                         text=f"{running.stage} {running.step}/{running.total}" if running.total else running.stage)
+            row.operator("sounding.cancel", text="", icon="CANCEL")
+        if session.notice:
+            box.label(text=session.notice)
+
+        if settings.results:
+            layout.template_list("SOUNDING_UL_results", "", settings, "results", settings, "active_result", rows=3)
+            layout.operator("sounding.stop_preview", icon="SNAP_FACE")
+
+
+class SOUNDING_PT_image_editor(SoundingPanel, bpy.types.Panel):
+    bl_space_type = "IMAGE_EDITOR"
+
+
+class SOUNDING_PT_view3d(SoundingPanel, bpy.types.Panel):
+    bl_space_type = "VIEW_3D"
+
+
+classes = (SOUNDING_UL_results, SOUNDING_PT_image_editor, SOUNDING_PT_view3d)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

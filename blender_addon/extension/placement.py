@@ -1,0 +1,97 @@
+"""Put a generated sound into the scene: a mono Sound, a Speaker on the clicked object, a sequencer strip.
+
+All or nothing: if any step fails, what was created is removed again and the error propagates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+
+from . import plan
+
+
+@dataclass
+class Placed:
+    sound: bpy.types.Sound
+    speaker: bpy.types.Object | None
+    strip: object | None  # a sound strip (bpy.types.SoundStrip in 5.0, SoundSequence before)
+
+
+def strips(scene: bpy.types.Scene):
+    """The sequencer's top-level strips, or None; ``strips`` since 4.4, ``sequences`` before (removed in 5.0)."""
+    editor = scene.sequence_editor
+    if editor is None:
+        return None
+    return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def add_speaker(sound: bpy.types.Sound, target: bpy.types.Object, name: str, created: list) -> bpy.types.Object:
+    """A Speaker at ``target``'s origin, parented to it, whose NLA sound strip starts at the current frame.
+
+    Order matters (a sound assigned after the operator gives a silent mixdown until the depsgraph rebuilds):
+    speaker data with the sound first, then ``object.speaker_add`` (it makes the NLA strip), then the data swap.
+    """
+    data = bpy.data.speakers.new(name)
+    created.append(data)
+    data.sound = sound
+    bpy.ops.object.speaker_add(location=target.matrix_world.translation)
+    speaker = bpy.context.active_object
+    created.append(speaker)
+    placeholder = speaker.data
+    speaker.data = data
+    bpy.data.speakers.remove(placeholder)
+    speaker.name = name
+    speaker.parent = target
+    speaker.matrix_parent_inverse = target.matrix_world.inverted()
+    return speaker
+
+
+def add_strip(scene: bpy.types.Scene, sound: bpy.types.Sound, seconds: float, name: str, created: list):
+    """A strip playing ``sound`` on the lowest free channel at the current frame (no second Sound datablock)."""
+    if scene.sequence_editor is None:
+        scene.sequence_editor_create()
+    collection = strips(scene)
+    start = scene.frame_current
+    end = start + plan.duration_frames(seconds, scene.render.fps / scene.render.fps_base)
+    occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in collection]
+    strip = collection.new_sound(name=name, filepath=sound.filepath, channel=plan.free_channel(occupied, start, end),
+                                 frame_start=start)
+    created.append(strip)
+    loaded = strip.sound
+    strip.sound = sound
+    if loaded != sound:
+        bpy.data.sounds.remove(loaded)
+    return strip
+
+
+def _remove(scene: bpy.types.Scene, created: list) -> None:
+    for item in reversed(created):
+        if isinstance(item, bpy.types.Object):
+            bpy.data.objects.remove(item)
+        elif isinstance(item, bpy.types.Speaker):
+            bpy.data.speakers.remove(item)
+        elif isinstance(item, bpy.types.Sound):
+            bpy.data.sounds.remove(item)
+        else:
+            strips(scene).remove(item)
+
+
+def place(scene: bpy.types.Scene, filepath: str, seconds: float, target: bpy.types.Object | None, name: str,
+          speaker: bool = True, strip: bool = True) -> Placed:
+    """Load ``filepath`` as a mono Sound (packed when the blend file is unsaved) and add a Speaker on ``target``
+    (when given and ``speaker``) and a sequencer strip (when ``strip``), both starting at the current frame."""
+    created: list = []
+    try:
+        sound = bpy.data.sounds.load(filepath, check_existing=False)
+        created.append(sound)
+        sound.name = name
+        sound.use_mono = True
+        if not bpy.data.filepath:
+            sound.pack()
+        placed_speaker = add_speaker(sound, target, name, created) if speaker and target is not None else None
+        placed_strip = add_strip(scene, sound, seconds, name, created) if strip else None
+    except Exception:
+        _remove(scene, created)
+        raise
+    return Placed(sound=sound, speaker=placed_speaker, strip=placed_strip)

@@ -1,0 +1,71 @@
+"""The add-on's one PropertyGroup on the Scene: the image to sound, the clicked objects, the settings and results.
+
+Runtime state (the running job, its progress, the server's status, id maps of captures) is not saved in the blend
+file: it lives in ``runtime``.
+"""
+import bpy
+from bpy.props import (
+    BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty, StringProperty,
+)
+
+#: Long side of captured renders, in pixels.
+DEFAULT_CAPTURE_SIZE = 512
+
+
+class SoundingPoint(bpy.types.PropertyGroup):
+    x: FloatProperty(name="X", description="Pixels from the image's left edge")
+    y: FloatProperty(name="Y", description="Pixels from the image's top edge")
+    positive: BoolProperty(name="On Object", default=True,
+                           description="On the object (click) or not on it (Shift-click)")
+
+
+class SoundingObject(bpy.types.PropertyGroup):
+    points: CollectionProperty(type=SoundingPoint)
+    target: PointerProperty(type=bpy.types.Object, name="Object",
+                            description="The 3D object that gets the Speaker (found by casting a ray from the camera)")
+    text: StringProperty(name="Hint", description="Optional text hint for this object, such as \"siren\"")
+
+
+class SoundingResult(bpy.types.PropertyGroup):
+    filepath: StringProperty(name="File", subtype="FILE_PATH")
+    seed: IntProperty(name="Seed")
+    duration: FloatProperty(name="Duration", unit="TIME_ABSOLUTE")
+    target: PointerProperty(type=bpy.types.Object, name="Object")
+    frame: IntProperty(name="Frame", description="Frame the sound starts at")
+
+
+class SoundingSettings(bpy.types.PropertyGroup):
+    image: PointerProperty(type=bpy.types.Image, name="Image", description="The image whose objects are sounded")
+    capture_size: IntProperty(name="Capture Size", default=DEFAULT_CAPTURE_SIZE, min=64, max=4096,
+                              description="Long side of the captured render, in pixels")
+    objects: CollectionProperty(type=SoundingObject)
+    active_object: IntProperty(name="Active Object", default=0, min=0)
+    duration: FloatProperty(name="Duration", default=4.0, min=0.5, max=60.0, unit="TIME_ABSOLUTE",
+                            description="Length of the sound in seconds")
+    seed: IntProperty(name="Seed", default=0, min=0)
+    variations: IntProperty(name="Variations", default=1, min=1, max=8)
+    steps: IntProperty(name="Steps", default=0, min=0, max=1000, description="Denoising steps; 0: the model's default")
+    guidance: FloatProperty(name="Guidance", default=0.0, min=0.0, max=20.0,
+                            description="Classifier-free guidance scale; 0: the model's default")
+    text: StringProperty(name="Hint", description="Optional text hint for the whole selection, such as \"engine\"")
+    add_speaker: BoolProperty(name="Speaker", default=True,
+                              description="Add a Speaker on the clicked 3D object (3D positional sound)")
+    add_strip: BoolProperty(name="Sequencer Strip", default=True,
+                            description="Add a sound strip in the Video Sequencer at the current frame")
+    results: CollectionProperty(type=SoundingResult)
+    active_result: IntProperty(name="Active Result", default=0, min=0)
+
+
+classes = (SoundingPoint, SoundingObject, SoundingResult, SoundingSettings)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.sounding = PointerProperty(type=SoundingSettings)
+
+
+def unregister():
+    del bpy.types.Scene.sounding
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
