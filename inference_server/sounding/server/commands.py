@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from sounding_protocol.constants import DEFAULT_ENDPOINT
+from sounding_protocol.constants import DEFAULT_ENDPOINT, MAX_IMAGE_SIDE
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -86,6 +86,8 @@ def register(commands) -> None:
 
     p = commands["bench"].add_parser("protocol", help="health round trip and 4096x4096 PNG request decode time")
     p.add_argument("--requests", type=int, default=1000, help="health round trips to time")
+    p.add_argument("--image-side", type=int, default=MAX_IMAGE_SIDE,
+                   help=f"side of the square PNG whose request decoding is timed (default {MAX_IMAGE_SIDE})")
     p.add_argument("--out", default=None, help="also write the JSON result here")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     p.set_defaults(func=bench_protocol)

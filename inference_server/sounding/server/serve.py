@@ -15,6 +15,8 @@ from sounding.server.router import EngineLoadError, Server
 from sounding.server.security import ConfigurationError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Signals that stop the server gracefully (jobs in flight get ``cancelled``).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -26,8 +28,7 @@ def run_server(args: argparse.Namespace) -> int:
     config = ServerConfig(bind=args.bind, model=args.model, device=args.device, queue_size=queue_size,
                           curve_secret_key=args.curve_secret_key, curve_clients=args.curve_clients)
     server = Server(config, lambda: load_engine(args.model, args.device, args.segmenter))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: server.stop())
+    previous = {sig: signal.signal(sig, lambda signum, frame: server.stop()) for sig in STOP_SIGNALS}
     try:
         server.run()
     except (ConfigurationError, zmq.ZMQError) as exc:
@@ -36,4 +37,7 @@ def run_server(args: argparse.Namespace) -> int:
     except EngineLoadError as exc:
         print(f"sounding serve: the engine failed to load: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
