@@ -265,3 +265,36 @@ def test_shutdown_cancels_the_job_in_flight():
         assert (header["id"], header["code"]) == ("inflight", "cancelled")
         gated.release.set()
         assert gated.stopped.wait(60)
+
+
+def test_an_engine_that_fails_to_load_answers_queued_jobs_and_stops_the_server():
+    from sounding.server.config import ServerConfig
+    from sounding.server.router import EngineLoadError, Server
+
+    may_fail = threading.Event()
+
+    def broken_factory():
+        may_fail.wait(60)
+        raise FileNotFoundError("no weights at /nowhere")
+
+    server = Server(ServerConfig(bind="tcp://127.0.0.1:*"), broken_factory)
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(_run_and_catch(server)), daemon=True)
+    thread.start()
+    server.wait_bound(60)
+    with raw_dealer(server) as dealer:
+        dealer.send(generate("queued"), png())
+        assert dealer.health()["status"] == "loading"  # the job was queued before this reply
+        may_fail.set()
+        header, _, _ = dealer.final()
+        assert (header["id"], header["code"]) == ("queued", "internal") and "/nowhere" in header["message"]
+    thread.join(60)
+    assert isinstance(outcome[0], EngineLoadError)
+
+
+def _run_and_catch(server) -> Exception | None:
+    try:
+        server.run()
+    except Exception as exc:  # the test inspects it
+        return exc
+    return None

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from sounding_protocol.constants import DEFAULT_ENDPOINT, DEFAULT_LIMITS, MAX_MESSAGE_BYTES, MAX_QUEUED_JOBS, Limits
 
+from sounding.registry import DEFAULT_MODEL
+
 #: How often the ROUTER loop wakes to notice a stop request when no message arrives.
 POLL_INTERVAL_MS = 100
 #: How long closing the ROUTER socket may take to deliver the last replies (the shutdown's ``cancelled`` errors).
@@ -19,7 +21,7 @@ HARD_FRAME_BYTES = 2 * MAX_MESSAGE_BYTES
 @dataclass
 class ServerConfig:
     bind: str = DEFAULT_ENDPOINT
-    model: str = "tiny"  # reported by ``health`` while the engine loads
+    model: str = DEFAULT_MODEL  # reported by ``health`` while the engine loads
     device: str = "cpu"
     queue_size: int = MAX_QUEUED_JOBS
     limits: Limits = DEFAULT_LIMITS

@@ -59,8 +59,10 @@ class Server:
 
     def wait_bound(self, timeout: float) -> str:
         """The bound endpoint, once ``run()`` (on another thread) has bound it."""
-        if not self._bound.wait(timeout) or self.endpoint is None:
+        if not self._bound.wait(timeout):
             raise TimeoutError(f"the server did not bind {self.config.bind} within {timeout:g} s")
+        if self.endpoint is None:
+            raise RuntimeError(f"the server failed to bind {self.config.bind} (its run() raised the reason)")
         return self.endpoint
 
     def run(self) -> None:

@@ -70,7 +70,7 @@ class Worker(threading.Thread):
                 return
             self._send(EVENT_READY, 0, [json.dumps({"model": model_fields(engine), "device": engine.device}).encode()])
             while (jobs := self._next_jobs()) is not None:
-                self._run(engine, jobs)
+                self._guarded(jobs, lambda: self._run(engine, jobs))  # a bug in batching still answers every job
         finally:
             self._events.close(linger=0)
 
@@ -124,7 +124,7 @@ class Worker(threading.Thread):
             return work()
         except GenerationCancelled:
             return None
-        except ProtocolError as exc:
+        except ProtocolError as exc:  # found while decoding (bad image/mask) or against the model (duration)
             for job in jobs:
                 self._error(job, exc.code, exc.message)
         except Exception as exc:
