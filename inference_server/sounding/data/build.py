@@ -68,10 +68,11 @@ def _rng(key: str) -> np.random.Generator:
     return np.random.default_rng(abs(hash_text(key)))
 
 
-def collect_clips(names: list[str]) -> list[SourceClip]:
+def collect_clips(modules: list) -> list[SourceClip]:
+    """Every clip the source modules offer, minus anything from a reserved evaluation source."""
     clips = []
-    for name in names:
-        for clip in load_source(name).clips():
+    for module in modules:
+        for clip in module.clips():
             if is_reserved(clip.source, clip.recording, clip.image_source):
                 continue
             if clip.label not in CLASSES:
@@ -111,9 +112,11 @@ def prepare_audio(clips: list[SourceClip], split_of: dict[str, str], out: Path,
 def attach_cutouts(prepared: list[PreparedClip], out: Path, config: BuildConfig) -> None:
     """Each clip gets a cut-out: its source's own picture, or one from its class's image pool. The pool is split
     like the recordings, so a test clip is shown with a picture no train clip uses (when the class has enough)."""
-    roots = image_roots(extract_sweethome3d_icons(out / "cache" / "sweethome3d"))
+    roots = image_roots(out / "cache" / "sweethome3d")
+    if any(item.clip.load_image is None for item in prepared):
+        extract_sweethome3d_icons(roots["sweethome3d"][0])
     pools: dict[tuple[str, str], list[tuple[str, Path]]] = defaultdict(list)
-    for label in sorted({item.clip.label for item in prepared}):
+    for label in sorted({item.clip.label for item in prepared if item.clip.load_image is None}):
         pool = class_image_pool(label, roots)
         if not pool:
             raise FileNotFoundError(f"no picture installed for class {label!r}")
@@ -254,14 +257,17 @@ def dataset_stats(rows: list[ClipRow], seconds: float) -> dict:
     }
 
 
-def build_dataset(config: BuildConfig) -> Path:
+def build_dataset(config: BuildConfig, modules: list | None = None) -> Path:
+    """``modules``: source modules (anything with ``PACKAGES`` and ``clips()``); default: ``config.source_names()``."""
     started = time.monotonic()
     out = config.out
-    names = config.source_names()
-    modules = [load_source(name) for name in names]
-    ensure_packages([package for module in modules for package in module.PACKAGES] + list(IMAGE_PACKAGES),
-                    install=config.install)
-    clips = keep_trainable_classes(collect_clips(names), config.min_recordings_per_class)
+    modules = modules if modules is not None else [load_source(name) for name in config.source_names()]
+    ensure_packages([package for module in modules for package in module.PACKAGES], install=config.install)
+    clips = keep_trainable_classes(collect_clips(modules), config.min_recordings_per_class)
+    if not clips:
+        raise ValueError("the sources offered no clips of a class with enough recordings")
+    if any(clip.load_image is None for clip in clips):
+        ensure_packages(list(IMAGE_PACKAGES), install=config.install)
     split_of = assign_splits({clip.recording: clip.label for clip in clips}, config.split)
     prepared = prepare_audio(clips, split_of, out, config.audio)
     attach_cutouts(prepared, out, config)

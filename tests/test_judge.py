@@ -1,0 +1,110 @@
+"""The judge and ACC on a synthetic Foley-Mini of tones (real code paths, tiny sizes)."""
+import csv
+
+import numpy as np
+import pytest
+
+from sounding.data import audio_prep
+from sounding.data.build import MANIFEST_NAME
+from sounding.data.manifest import ClipRow, write_manifest
+from sounding.evaluation import judge as judge_module
+from sounding.evaluation.acc import acc_of, evaluate_acc, read_targets
+from sounding.evaluation.judge import Judge, JudgeTrainConfig, train_judge, windows
+
+#: Three "classes" a tiny judge separates easily: a low hum, a mid tone, high noise bursts.
+RATE = 16_000
+
+
+def _sound(label, seed, seconds=1.0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    if label == "car":
+        audio = np.sin(2 * np.pi * rng.uniform(80, 120) * t)
+    elif label == "dog":
+        audio = np.sin(2 * np.pi * rng.uniform(600, 800) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    else:
+        audio = rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 5 * t) > 0.5)
+        audio = np.diff(audio, prepend=0.0)  # tilt towards high frequencies
+    return (0.3 * audio).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tones")
+    rows = []
+    for label in ("car", "dog", "bird"):
+        for index, split in enumerate(["train"] * 6 + ["val", "test", "test"]):
+            clip_id = f"{label}-{index}"
+            audio_prep.write_wav(out / f"audio/{clip_id}.wav", audio_prep.prepare(_sound(label, index), RATE))
+            rows.append(ClipRow(id=clip_id, label=label, caption="", audio_path=f"audio/{clip_id}.wav",
+                                image_path="", mask_path="", source="synthetic", licence="CC0-1.0", split=split,
+                                recording=clip_id))
+    write_manifest(out / MANIFEST_NAME, rows)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("judge")
+    config = JudgeTrainConfig(epochs=6, samples_per_epoch=96, batch_size=16, learning_rate=1e-2,
+                              model={"channels": (16, 16), "window_seconds": 1.0})
+    return out, train_judge(dataset, out, config)
+
+
+def test_training_writes_weights_config_and_held_out_metrics(trained):
+    out, metrics = trained
+    assert {path.name for path in out.iterdir()} == {"config.json", "judge.safetensors", "metrics.json"}
+    assert metrics["labels"] == ["bird", "car", "dog"]
+    assert metrics["test"]["clips"] == 6 and metrics["selected_on"] == "val"
+    assert metrics["test"]["accuracy"] >= 0.8  # three easy classes
+
+
+def test_loaded_judge_gives_probabilities(trained):
+    judge = Judge.load(trained[0])
+    probabilities = judge.classify(_sound("car", 99), RATE)
+    assert probabilities.shape == (3,) and abs(probabilities.sum() - 1) < 1e-5
+    # any sample rate: the judge prepares audio like the dataset does
+    at_44k = judge.classify(np.repeat(_sound("car", 99), 2)[: 2 * RATE], 2 * RATE)
+    assert int(np.argmax(at_44k)) == judge.labels.index("car")
+    assert not judge.classify(np.zeros(RATE, dtype=np.float32), RATE).any()  # silence matches no class
+
+
+def test_module_classify_returns_a_dict(trained):
+    scores = judge_module.classify(_sound("dog", 5), RATE, judge_dir=trained[0])
+    assert set(scores) == {"bird", "car", "dog"} and abs(sum(scores.values()) - 1) < 1e-5
+
+
+def test_windows_cover_short_and_long_clips():
+    import torch
+
+    assert windows(torch.zeros(30, 4), 100, -11.5).shape == (1, 100, 4)
+    long = windows(torch.arange(250.0)[:, None].repeat(1, 4), 100, -11.5)
+    assert long.shape == (4, 100, 4) and long[-1, -1, 0] == 249
+
+
+def _write_clips(folder, specs):
+    for index, (label, sound_of) in enumerate(specs):
+        audio_prep.write_wav(folder / label / f"{index}.wav", sound_of)
+
+
+def test_acc_from_a_folder_and_a_csv(trained, tmp_path):
+    judge = Judge.load(trained[0])
+    folder = tmp_path / "generated"
+    _write_clips(folder, [("car", _sound("car", 50)), ("dog", _sound("dog", 51)),
+                          ("bird", _sound("bird", 52)), ("car", _sound("dog", 53))])  # last one is wrong
+    result = acc_of(read_targets(folder), judge)
+    assert result.clips == 4 and result.acc == 0.75 and result.class_acc["car"] == 0.5
+    with open(tmp_path / "clips.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["audio_path", "label"])
+        writer.writerows([["generated/car/0.wav", "car"], ["generated/dog/1.wav", "car"]])
+    assert evaluate_acc(tmp_path / "clips.csv", trained[0]).acc == 0.5
+
+
+def test_acc_counts_silence_as_wrong_and_rejects_unknown_labels(trained, tmp_path):
+    judge = Judge.load(trained[0])
+    _write_clips(tmp_path, [("bird", np.zeros(RATE, dtype=np.float32))])
+    result = acc_of(read_targets(tmp_path), judge)
+    assert result.acc == 0.0 and result.silent_clips == 1
+    with pytest.raises(ValueError, match="unicorn"):
+        acc_of([(tmp_path / "bird" / "0.wav", "unicorn")], judge)
