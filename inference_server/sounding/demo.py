@@ -1,0 +1,252 @@
+"""The main job, end to end: start a server, click objects in licence-clean pictures, hear them.
+
+`python3 build.py demo` runs this. It starts ``sounding serve`` as a separate process (as the Blender add-on does),
+talks to it only through protocol v1, and writes ``demo_out/``: the WAVs, a mask overlay and a spectrogram per sound,
+and ``index.html`` that shows each picture with its masks and plays each sound.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from sounding.audio.io import decode_audio
+from sounding.registry import DEFAULT_MODEL
+from sounding_protocol.client import ObjectSelection, SoundingClient
+
+#: Seconds to wait for the server to load its model and answer ``health`` with status "ok".
+STARTUP_TIMEOUT = 300.0
+#: Seconds a request may go without progress before the demo gives up.
+REQUEST_TIMEOUT = 300.0
+#: Colours of the object masks in the overlays (one per object).
+MASK_COLOURS = ((255, 64, 64), (64, 160, 255), (80, 220, 80))
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A demo picture: where it comes from, its licence, and how to make it (at run time, never committed)."""
+
+    name: str
+    credit: str
+    loader: str  # scikit-image data function, or "side_by_side:a,b"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One generation: a picture and the clicked objects (one click each)."""
+
+    title: str
+    picture: str
+    clicks: tuple[tuple[float, float], ...]
+    text: str | None = None
+
+
+PICTURES = {
+    p.name: p for p in (
+        Picture("cat", "scikit-image `chelsea`: Stefan van der Walt, CC0", "chelsea"),
+        Picture("rocket", "scikit-image `rocket`: SpaceX, public domain (CC0)", "rocket"),
+        Picture("coffee", "scikit-image `coffee`: Rachel Michetti, CC0", "coffee"),
+        Picture("cat_and_rocket", "composite of scikit-image `chelsea` and `rocket` (CC0)", "side_by_side:chelsea,rocket"),
+    )
+}
+
+SCENES = (
+    Scene("One object: the cat", "cat", ((230.0, 150.0),)),
+    Scene("One object: the rocket", "rocket", ((322.0, 260.0),)),
+    Scene("One object: the cup, with a text hint", "coffee", ((290.0, 140.0),), text="a spoon clinking in a cup"),
+    Scene("Two-object scene, clicking the cat", "cat_and_rocket", ((230.0, 150.0),)),
+    Scene("Two-object scene, clicking the rocket", "cat_and_rocket", ((451.0 + 322.0 * 300 / 427, 260.0 * 300 / 427),)),
+    Scene("Two-object scene, clicking both", "cat_and_rocket",
+          ((230.0, 150.0), (451.0 + 322.0 * 300 / 427, 260.0 * 300 / 427))),
+)
+
+
+def load_picture(picture: Picture) -> Image.Image:
+    from skimage import data
+
+    if picture.loader.startswith("side_by_side:"):
+        parts = [Image.fromarray(getattr(data, n)()) for n in picture.loader.split(":", 1)[1].split(",")]
+        height = min(p.height for p in parts)
+        parts = [p.resize((round(p.width * height / p.height), height), Image.LANCZOS) for p in parts]
+        canvas = Image.new("RGB", (sum(p.width for p in parts), height))
+        x = 0
+        for part in parts:
+            canvas.paste(part, (x, 0))
+            x += part.width
+        return canvas
+    return Image.fromarray(getattr(data, picture.loader)()).convert("RGB")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def mask_overlay(image: Image.Image, masks: list[np.ndarray], clicks) -> Image.Image:
+    """The picture with each object's mask tinted and its click marked."""
+    rgb = np.asarray(image, dtype=np.float32).copy()
+    for mask, colour in zip(masks, MASK_COLOURS * 8):
+        rgb[mask] = 0.45 * rgb[mask] + 0.55 * np.asarray(colour, np.float32)
+    out = Image.fromarray(rgb.astype(np.uint8))
+    draw = ImageDraw.Draw(out)
+    for x, y in clicks:
+        draw.ellipse((x - 6, y - 6, x + 6, y + 6), outline=(255, 255, 255), width=3)
+        draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=(0, 0, 0))
+    return out
+
+
+def spectrogram_image(audio: np.ndarray, sample_rate: int) -> Image.Image:
+    """Log-mel spectrogram (the model's own front end), low frequencies at the bottom, in a dark-to-bright ramp."""
+    import torch
+
+    from sounding.audio.io import resample
+    from sounding.audio.mel import LogMel
+    from sounding.model.config import MelConfig
+
+    config = MelConfig()
+    audio = resample(audio, sample_rate, config.sample_rate)
+    mel = LogMel(config)(torch.from_numpy(audio)[None])[0].numpy().T[::-1]  # (mels, frames), low at the bottom
+    lo, hi = np.percentile(mel, 2), np.percentile(mel, 99.5)
+    level = np.clip((mel - lo) / max(hi - lo, 1e-6), 0, 1)
+    ramp = np.stack([level ** 0.6, level ** 1.4, 0.35 * (1 - level) + level ** 3], axis=-1)
+    image = Image.fromarray((ramp * 255).astype(np.uint8))
+    return image.resize((max(image.width, 400), 160), Image.NEAREST)
+
+
+def free_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def start_server(model: str, endpoint: str, log_path: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "sounding.cli", "serve", "--bind", endpoint, "--model", model]
+    log = open(log_path, "w")
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_ready(client: SoundingClient, server: subprocess.Popen, log_path: Path) -> dict:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with status {server.returncode}; see {log_path}")
+        try:
+            health = client.health(timeout=2.0)
+        except TimeoutError:
+            continue
+        if health.get("status") == "ok":
+            return health
+        time.sleep(0.5)
+    raise RuntimeError(f"the server did not become ready within {STARTUP_TIMEOUT:.0f} s; see {log_path}")
+
+
+def run_scene(client: SoundingClient, scene: Scene, index: int, out: Path, args) -> dict:
+    picture = PICTURES[scene.picture]
+    image = load_picture(picture)
+    image_png = png_bytes(image)
+    objects = [ObjectSelection(points=[click], text=scene.text) for click in scene.clicks]
+    started = time.monotonic()
+    result = client.generate(image_png, objects, duration=args.duration, seed=args.seed + index * args.variations,
+                             steps=args.steps, variations=args.variations, timeout=REQUEST_TIMEOUT)
+    seconds = time.monotonic() - started
+    masks = [np.asarray(Image.open(io.BytesIO(m.png))) > 0 for m in result.masks]
+    stem = f"{index:02d}_{scene.picture}"
+    mask_overlay(image, masks, scene.clicks).save(out / f"{stem}_mask.png")
+    clips = []
+    for k, clip in enumerate(result.audio):
+        wav_name = f"{stem}_v{k + 1}.{clip.format}"
+        (out / wav_name).write_bytes(clip.data)
+        audio, rate = decode_audio(clip.data)
+        spectrogram_image(audio, rate).save(out / f"{stem}_v{k + 1}_spec.png")
+        clips.append({"file": wav_name, "spec": f"{stem}_v{k + 1}_spec.png", "seed": clip.seed,
+                      "duration": clip.duration, "rms": float(np.sqrt(np.mean(audio ** 2)))})
+        print(f"  {wav_name}: {clip.duration:.2f} s, seed {clip.seed}, rms {clips[-1]['rms']:.3f}")
+    return {"scene": scene, "picture": picture, "mask": f"{stem}_mask.png", "clips": clips, "seconds": seconds,
+            "scores": [m.score for m in result.masks]}
+
+
+def write_index(out: Path, health: dict, results: list[dict]) -> Path:
+    model = health.get("model", {})
+    name = html.escape(str(model.get("name")))
+    warning = ""
+    if model.get("name") == "tiny":
+        warning = ("<p class=warn>This run used the <b>tiny random model</b> (untrained weights): the sounds are noise. "
+                   "It shows the whole path (clicks, masks, the object-aware diffusion, the protocol), not the "
+                   "quality of a trained model.</p>")
+    rows = []
+    for r in results:
+        scene = r["scene"]
+        clips = "".join(
+            f"<div class=clip><audio controls src='{html.escape(c['file'])}'></audio>"
+            f"<img src='{html.escape(c['spec'])}' alt='spectrogram'><br><small>seed {c['seed']}, "
+            f"{c['duration']:.2f} s</small></div>" for c in r["clips"])
+        hint = f" &middot; text hint: <i>{html.escape(scene.text)}</i>" if scene.text else ""
+        rows.append(
+            f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "
+            f"alt='{html.escape(scene.title)}'><p>{len(scene.clicks)} click(s); mask scores "
+            f"{', '.join(f'{s:.2f}' for s in r['scores'])}{hint}; generated in {r['seconds']:.1f} s<br>"
+            f"<small>{html.escape(r['picture'].credit)}</small></p>{clips}</section>")
+    page = f"""<!doctype html><meta charset=utf-8><title>Sounding demo</title>
+<style>body{{font-family:sans-serif;max-width:960px;margin:auto}}img.pic{{max-width:100%}}
+.clip{{display:inline-block;margin:4px 12px 12px 0}}.clip img{{display:block;width:400px}}
+.warn{{background:#fff3cd;padding:8px}}</style>
+<h1>Sounding: click an object, hear it</h1>
+<p>Model <b>{name}</b> (sample rate {model.get('sample_rate')} Hz) on {html.escape(str(health.get('device')))},
+through protocol v{health.get('protocol')}.</p>{warning}
+{''.join(rows)}
+"""
+    path = out / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--out", default="demo_out")
+    parser.add_argument("--duration", type=float, default=None, help="seconds (default: the model's)")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    parser.add_argument("--variations", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    endpoint = free_endpoint()
+    log_path = out / "server.log"
+    print(f"Starting `sounding serve --model {args.model}` on {endpoint} (log: {log_path})")
+    server = start_server(args.model, endpoint, log_path)
+    client = SoundingClient(endpoint, timeout=REQUEST_TIMEOUT)
+    try:
+        health = wait_until_ready(client, server, log_path)
+        print(f"Server ready: model {health['model']['name']} on {health['device']}")
+        results = []
+        for index, scene in enumerate(SCENES):
+            print(f"[{index + 1}/{len(SCENES)}] {scene.title}")
+            results.append(run_scene(client, scene, index, out, args))
+        page = write_index(out, health, results)
+    finally:
+        client.close()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    print(f"Open {page.resolve()} to look and listen.")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.exit(main())
