@@ -103,3 +103,18 @@ def test_non_blocking_generate_reports_progress_and_can_be_cancelled(connected):
         assert pump.run_until(lambda: running.outcome is not None, timeout=60)
     assert running.outcome.code == "cancelled" and running.message == "Cancelled."
     assert scene_state(scene) == before and runtime.SESSION.generation() is None
+
+
+def test_clicks_on_a_plain_image_get_a_mask_preview_from_the_server(connected):
+    runtime = connected.runtime
+    build_scene()
+    bpy.data.images.new("Photo", 64, 48)
+    assert bpy.ops.sounding.use_image(image="Photo") == {"FINISHED"}
+    assert bpy.ops.sounding.add_point(x=20, y=20) == {"FINISHED"}
+    runtime.SESSION.masks.pop("Photo", None)
+    with TimerPump() as pump:
+        connected.click.preview_masks(bpy.context)
+        assert pump.run_until(lambda: "Photo" in runtime.SESSION.masks, timeout=60)
+    mask = runtime.SESSION.masks["Photo"]
+    assert mask.shape == (48, 64) and mask.dtype == bool
+    assert np.array_equal(connected.click.overlay_mask(bpy.context.scene.sounding, bpy.data.images["Photo"]), mask)

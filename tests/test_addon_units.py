@@ -1,0 +1,119 @@
+"""The add-on's bpy-free parts (geometry, PNG encoding, planning, the bridge's messages and selections), imported
+from the installed extension."""
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from blender_support import addon, addon_zip, installed  # noqa: F401  (fixtures)
+
+
+def test_capture_size_keeps_the_aspect(addon):
+    size = addon.geometry.capture_size
+    assert size(1920, 1080, 512) == (512, 288)
+    assert size(1080, 1920, 512) == (288, 512)
+    with pytest.raises(ValueError):
+        size(0, 10, 512)
+
+
+def test_pixel_and_frame_coordinates_round_trip(addon):
+    g = addon.geometry
+    assert g.pixel_to_uv(0, 0, 100, 50) == (0.0, 1.0)
+    assert g.uv_to_pixel(*g.pixel_to_uv(12.5, 7.25, 100, 50), 100, 50) == pytest.approx((12.5, 7.25))
+    assert g.inside(99.9, 49.9, 100, 50) and not g.inside(100, 0, 100, 50) and not g.inside(-0.1, 0, 100, 50)
+
+
+def test_frame_rays_of_a_perspective_and_an_orthographic_camera(addon):
+    g = addon.geometry
+    corners = np.array([[1, 0.5, -2], [1, -0.5, -2], [-1, -0.5, -2], [-1, 0.5, -2]], float)  # tr, br, bl, tl
+    matrix = np.eye(4)
+    matrix[:3, 3] = (0, 0, 5)
+    origins, directions = g.frame_rays(corners, matrix, False, np.array([0.5, 1.0]), np.array([0.5, 0.0]))
+    assert np.allclose(origins, [[0, 0, 5], [0, 0, 5]])
+    assert np.allclose(directions[0], [0, 0, -1])
+    assert np.allclose(directions[1], np.array([1, -0.5, -2]) / math.sqrt(5.25))
+    origins, directions = g.frame_rays(corners, matrix, True, np.array([0.0]), np.array([1.0]))
+    assert np.allclose(origins, [[-1, 0.5, 5]]) and np.allclose(directions, [[0, 0, -1]])
+    u, v = g.pixel_centres(2, 2)
+    assert np.allclose(u, [0.25, 0.75, 0.25, 0.75]) and np.allclose(v, [0.75, 0.75, 0.25, 0.25])
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3), (4, 3, 4), (1, 1, 2)])
+def test_png_encoding_round_trips_through_pillow(addon, shape):
+    pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    decoded = np.asarray(Image.open(io.BytesIO(addon.pngio.encode_png(pixels))))
+    assert np.array_equal(decoded, pixels.reshape(decoded.shape))
+
+
+def test_png_encoding_of_masks_and_bad_input(addon):
+    mask = np.zeros((3, 4), bool)
+    mask[1, 2] = True
+    decoded = np.asarray(Image.open(io.BytesIO(addon.pngio.encode_png(mask))))
+    assert decoded[1, 2] == 255 and decoded.sum() == 255
+    with pytest.raises(ValueError):
+        addon.pngio.encode_png(np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError):
+        addon.pngio.encode_png(np.zeros((2, 2, 5), np.uint8))
+    assert np.allclose(addon.pngio.linear_to_srgb(np.array([0.0, 0.001, 0.5, 1.0])),
+                       [0.0, 0.01292, 0.7354, 1.0], atol=1e-4)
+
+
+def test_loopback_addresses_need_no_online_access(addon):
+    p = addon.plan
+    for address in ("tcp://127.0.0.1:5557", "tcp://localhost:5557", "tcp://[::1]:5557", "tcp://127.3.2.1:1",
+                    "ipc:///tmp/sounding", "inproc://x"):
+        assert p.is_loopback(address), address
+    for address in ("tcp://192.168.1.5:5557", "tcp://example.com:5557", "tcp://*:5557", "nonsense"):
+        assert not p.is_loopback(address), address
+    assert p.bind_address("tcp://localhost:5557") == "tcp://127.0.0.1:5557"
+
+
+def test_free_channel_and_names(addon):
+    p = addon.plan
+    occupied = [(1, 1, 25), (2, 10, 30), (3, 40, 50)]
+    assert p.free_channel(occupied, 5, 20) == 3
+    assert p.free_channel(occupied, 25, 40) == 1
+    assert p.free_channel([], 1, 2) == 1
+    with pytest.raises(ValueError):
+        p.free_channel([(c, 0, 10) for c in range(1, 4)], 0, 10, last=3)
+    assert p.duration_frames(1.0, 24) == 24 and p.duration_frames(1.01, 24) == 25 and p.duration_frames(0, 24) == 1
+    assert p.wav_name("Cube.001 (big)", 3, 0, "abcdef123456") == "Cube_001_big_s3_v1_abcdef12.wav"
+
+
+def test_selections_use_exact_masks_on_captures_and_clicks_elsewhere(addon):
+    b, g = addon.bridge, addon.geometry
+    ids = np.zeros((4, 6), np.int32)
+    ids[:, :3], ids[:, 3:] = 1, 2
+    capture = g.Capture(ids=ids, names=["Cube", "Sphere"])
+    objects = [([(1.0, 1.0), (4.0, 2.0)], [1, 1], " siren "), ([], [], "skipped"), ([(4.0, 1.0)], [0], "")]
+    picked = b.selections(objects, "engine", capture)
+    assert len(picked) == 2
+    assert np.array_equal(picked[0].mask, ids > 0) and picked[0].text == "siren, engine"
+    assert picked[1].mask is None and picked[1].points == [(4.0, 1.0)] and picked[1].labels == [0]
+    plain = b.selections(objects, "", None)
+    assert plain[0].mask is None and plain[0].points == [(1.0, 1.0), (4.0, 2.0)] and plain[0].text == "siren"
+    text_only = b.selections([], "rain", None)
+    assert len(text_only) == 1 and text_only[0].points is None and text_only[0].text == "rain"
+    assert b.selections([], "  ", None) == []
+
+
+def test_messages_for_people(addon):
+    b = addon.bridge
+    assert "Is it running?" in b.explain(b.TIMEOUT, "x", "tcp://127.0.0.1:1")
+    assert "busy" in b.explain("busy", "queue full", "a")
+    assert "Protocol mismatch" in b.explain("unsupported_version", "v must be 1", "a")
+    assert b.explain("cancelled", "x", "a") == "Cancelled."
+    assert b.explain("bad_request", "point outside", "a") == "Server error (bad_request): point outside"
+    ok = {"status": "ok", "protocol": 1, "model": {"name": "tiny"}, "device": "cpu", "queue": 2}
+    assert b.health_problem(ok) is None and b.describe_health(ok) == "ok: model tiny on cpu, 2 queued"
+    assert "Protocol mismatch" in b.describe_health(dict(ok, protocol=2))
+
+
+def test_overlay_pixels_are_flipped_for_the_gpu(addon):
+    mask = np.zeros((3, 2), bool)
+    mask[0, 1] = True  # top row
+    rgba = addon.click.overlay_rgba(mask)
+    assert rgba.shape == (3, 2, 4) and rgba.dtype == np.float32
+    assert tuple(rgba[2, 1]) == pytest.approx(addon.click.MASK_RGBA) and rgba[:2].sum() == 0
