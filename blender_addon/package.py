@@ -72,7 +72,8 @@ def vendor_protocol(dest: Path) -> None:
     for path in dest.rglob("*.py"):
         text = path.read_text()
         if ABSOLUTE_IMPORT.search(text):
-            sys.exit(f"{path.relative_to(dest)}: `import sounding_protocol...` cannot be vendored; use `from ... import`")
+            sys.exit(f"{path.relative_to(dest)}: `import sounding_protocol...` cannot be vendored; "
+                     "use `from sounding_protocol... import`")
         dots = "." * len(path.relative_to(dest).parts)  # "." in the package, ".." one folder down
         path.write_text(ABSOLUTE_FROM.sub(lambda m: f"{m.group(1)}from {dots}{'' if m.group(2) == '.' else ' '}", text))
 

@@ -7,6 +7,7 @@ import heapq
 import itertools
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,16 +27,24 @@ sys.path.insert(0, str(ROOT / "blender_addon"))
 import package  # noqa: E402  (blender_addon/package.py)
 
 
+#: Built and installed once per process, though each test module imports these fixtures (its own definitions).
+_ONCE: dict = {}
+
+
 @pytest.fixture(scope="session")
 def addon_zip(tmp_path_factory) -> Path:
-    return package.build(tmp_path_factory.mktemp("dist"), build_dir=tmp_path_factory.mktemp("addon-build"))
+    if "zip" not in _ONCE:
+        _ONCE["zip"] = package.build(tmp_path_factory.mktemp("dist"), build_dir=tmp_path_factory.mktemp("addon-build"))
+    return _ONCE["zip"]
 
 
 @pytest.fixture(scope="session")
 def installed(addon_zip) -> None:
-    result = bpy.ops.extensions.package_install_files(filepath=str(addon_zip), repo="user_default",
-                                                      enable_on_install=True)
-    assert result == {"FINISHED"}
+    if "installed" not in _ONCE:
+        result = bpy.ops.extensions.package_install_files(filepath=str(addon_zip), repo="user_default",
+                                                          enable_on_install=True)
+        assert result == {"FINISHED"}
+        _ONCE["installed"] = True
 
 
 @pytest.fixture
@@ -194,8 +203,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def sounding_executable() -> Path:
-    return Path(sys.executable).parent / "sounding"
+def sounding_executable() -> str:
+    """The venv's ``sounding`` beside this Python, else the one on PATH (a second venv testing another bpy)."""
+    beside = Path(sys.executable).parent / "sounding"
+    return str(beside) if beside.exists() else shutil.which("sounding") or str(beside)
 
 
 def start_server(address: str, log: Path) -> subprocess.Popen:
@@ -203,7 +214,7 @@ def start_server(address: str, log: Path) -> subprocess.Popen:
     from sounding_protocol.client import RequestTimeout, SoundingClient
 
     with open(log, "wb") as out:
-        process = subprocess.Popen([str(sounding_executable()), "serve", "--bind", address, "--model", "tiny"],
+        process = subprocess.Popen([sounding_executable(), "serve", "--bind", address, "--model", "tiny"],
                                    stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="1"))
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     with SoundingClient(address, timeout=2.0) as client:

@@ -8,8 +8,9 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_support import (  # noqa: F401  (fixtures)
-    ADDON, addon, addon_zip, installed, build_scene, disable, enable, mixdown, pixel_of, preferences, scene_state, write_sine,
+from blender_support import (  # noqa: F401  (fixtures: addon, addon_zip, installed)
+    ADDON, addon, addon_zip, build_scene, disable, enable, free_port, installed, mixdown, pixel_of, preferences,
+    scene_state, write_sine,
 )
 
 CAPTURE = 96  # long side of test captures (scene is 128x96 -> 96x72)
@@ -131,8 +132,6 @@ def test_a_failed_placement_changes_nothing(addon, tmp_path, monkeypatch):
 
 
 def test_server_down_is_a_clear_error_and_leaves_the_scene_alone(addon):
-    from blender_support import free_port
-
     scene = build_scene()
     preferences().address = f"tcp://127.0.0.1:{free_port()}"
     preferences().timeout = 1.0

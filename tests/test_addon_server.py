@@ -6,7 +6,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_support import (  # noqa: F401  (fixtures)
+from blender_support import (  # noqa: F401  (fixtures: addon, addon_zip, installed)
     TimerPump, addon, addon_zip, build_scene, free_port, installed, mixdown, pixel_of, preferences, scene_state,
     start_server, stop_server,
 )
@@ -74,7 +74,7 @@ def test_capture_click_generate_places_a_speaker_on_the_clicked_object(connected
 
 
 def test_a_saved_blend_keeps_its_sounds_in_a_sounding_folder(connected, tmp_path):
-    scene = captured_scene_with_click("Cube")
+    captured_scene_with_click("Cube")
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "foley.blend"))
     assert bpy.ops.sounding.generate(place=True) == {"FINISHED"}
     result = bpy.context.scene.sounding.results[0]

@@ -9,7 +9,6 @@ from PIL import Image
 
 from blender_support import addon, addon_zip, installed  # noqa: F401  (fixtures)
 
-
 def test_capture_size_keeps_the_aspect(addon):
     size = addon.geometry.capture_size
     assert size(1920, 1080, 512) == (512, 288)

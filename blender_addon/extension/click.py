@@ -20,6 +20,8 @@ OFF_COLOUR = (0.95, 0.2, 0.2)
 INACTIVE_ALPHA = 0.45
 MARKER_SIZE = 10.0
 MASK_RGBA = (1.0, 0.55, 0.1, 0.4)
+STATUS_TEXT = ("Click: on the object   Shift-click: not on it   Ctrl-click: new object   "
+               "Enter/Right-click: done   Esc: cancel")
 #: Mouse events that pan and zoom the Image Editor while click mode runs.
 NAVIGATION = {"MIDDLEMOUSE", "WHEELUPMOUSE", "WHEELDOWNMOUSE", "TRACKPADPAN", "TRACKPADZOOM", "NDOF_MOTION"}
 
@@ -129,8 +131,7 @@ class SOUNDING_OT_click(bpy.types.Operator):
         self._window = next(r for r in context.area.regions if r.type == "WINDOW")
         self._before = [([(p.x, p.y, p.positive) for p in o.points], o.target, o.text) for o in settings.objects]
         self._active = settings.active_object
-        context.workspace.status_text_set(
-            "Click: on object   Shift-click: not on it   Ctrl-click: new object   Enter/Right-click: done   Esc: cancel")
+        context.workspace.status_text_set(STATUS_TEXT)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 

@@ -193,7 +193,8 @@ class SOUNDING_OT_health(bpy.types.Operator):
                        options={"SKIP_SAVE"})
 
     def execute(self, context):
-        job = bridge.Job(constants.OP_HEALTH, timeout=min(runtime.HEALTH_TIMEOUT, runtime.preferences(context).timeout))
+        timeout = min(runtime.HEALTH_TIMEOUT, runtime.preferences(context).timeout)
+        job = bridge.Job(constants.OP_HEALTH, timeout=timeout)
         try:
             running = runtime.submit(context, runtime.Running(job, scene=context.scene.name), waits(self))
         except runtime.UserError as exc:

@@ -30,8 +30,8 @@ class SoundingResult(bpy.types.PropertyGroup):
     filepath: StringProperty(name="File", subtype="FILE_PATH")
     seed: IntProperty(name="Seed")
     duration: FloatProperty(name="Duration", unit="TIME_ABSOLUTE")
-    target: PointerProperty(type=bpy.types.Object, name="Object")
-    frame: IntProperty(name="Frame", description="Frame the sound starts at")
+    target: PointerProperty(type=bpy.types.Object, name="Object",
+                            description="The object the sound came from; it gets the Speaker")
 
 
 class SoundingSettings(bpy.types.PropertyGroup):
