@@ -10,7 +10,7 @@ import pytest
 
 from blender_support import (  # noqa: F401  (fixtures: addon, addon_zip, installed)
     ADDON, addon, addon_zip, build_scene, disable, enable, free_port, installed, mixdown, pixel_of, preferences,
-    scene_state, write_sine,
+    scene_state, sounding_executable, write_sine,
 )
 
 CAPTURE = 96  # long side of test captures (scene is 128x96 -> 96x72)
@@ -168,3 +168,21 @@ def test_unregister_leaves_nothing_registered(addon):
     finally:
         enable()
     assert hasattr(bpy.types.Scene, "sounding")
+
+
+def test_start_local_server_runs_sounding_serve_in_its_own_process(addon, tmp_path):
+    prefs = preferences()
+    prefs.executable = str(tmp_path / "missing")
+    with pytest.raises(RuntimeError, match="was not found"):
+        bpy.ops.sounding.start_server()
+    port = free_port()
+    prefs.executable, prefs.address, prefs.model = sounding_executable(), f"tcp://localhost:{port}", "tiny"
+    try:
+        assert bpy.ops.sounding.start_server() == {"FINISHED"}
+        process = addon.runtime.SESSION.server
+        assert process.args[1:] == ["serve", "--bind", f"tcp://127.0.0.1:{port}", "--model", "tiny"]
+        assert process.poll() is None
+        assert bpy.ops.sounding.stop_server() == {"FINISHED"}
+        assert process.returncode is not None and addon.runtime.SESSION.server is None
+    finally:
+        prefs.address, prefs.model = "tcp://127.0.0.1:5557", ""

@@ -2,6 +2,7 @@
 and strip, the non-blocking path driven by a fake-clock timer pump, progress, cancel."""
 import os
 
+import blender_support
 import bpy
 import numpy as np
 import pytest
@@ -118,3 +119,25 @@ def test_clicks_on_a_plain_image_get_a_mask_preview_from_the_server(connected):
     mask = runtime.SESSION.masks["Photo"]
     assert mask.shape == (48, 64) and mask.dtype == bool
     assert np.array_equal(connected.click.overlay_mask(bpy.context.scene.sounding, bpy.data.images["Photo"]), mask)
+
+
+def test_the_render_farm_example_in_the_docs_sounds_every_selected_object(connected, tmp_path, monkeypatch):
+    text = (blender_support.ROOT / "docs" / "addon.md").read_text()
+    script = text.split("```python\n# sound_selected.py")[1].split("```")[0]
+    scene = build_scene(64, 48)
+    scene.frame_end = 3
+    scene.sounding.capture_size = 64
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "farm.blend"))
+    for ob in bpy.context.view_layer.objects:
+        ob.select_set(ob.name in ("Cube", "Sphere"))
+    monkeypatch.setenv("SOUNDING_SERVER", preferences().address)
+    monkeypatch.setenv("SOUNDING_DURATION", "1")
+    monkeypatch.setenv("SOUNDING_OUTPUT", str(tmp_path / "render" / "foley_"))
+    exec(compile(script, "sound_selected.py", "exec"), {})
+    speakers = [o for o in bpy.data.objects if o.type == "SPEAKER"]
+    assert sorted(s.parent.name for s in speakers) == ["Cube", "Sphere"]
+    assert len(list(connected.placement.strips(bpy.context.scene))) == 2
+    assert all(os.path.dirname(s.filepath) == str(tmp_path / "sounding") for s in bpy.context.scene.sounding.results)
+    videos = list((tmp_path / "render").glob("foley_*"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 0
+    bpy.ops.wm.read_homefile(use_empty=True)

@@ -246,7 +246,11 @@ def start_server(executable: str, address: str, model: str) -> subprocess.Popen:
 def stop_server() -> None:
     if SESSION.server is not None:
         SESSION.server.terminate()
-        SESSION.server.wait(timeout=10)
+        try:
+            SESSION.server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            SESSION.server.kill()
+            SESSION.server.wait()
         SESSION.server = None
 
 
