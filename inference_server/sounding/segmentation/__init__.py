@@ -8,21 +8,38 @@ from sounding.engine import Segmenter
 from sounding.segmentation.cache import EmbeddingCache, image_key
 from sounding.segmentation.superpixel import SuperpixelConfig, SuperpixelSegmenter
 
-__all__ = ["EmbeddingCache", "SuperpixelConfig", "SuperpixelSegmenter", "image_key", "load_segmenter"]
+__all__ = ["BUILTIN_SEGMENTERS", "DEFAULT_SEGMENTER", "EmbeddingCache", "SuperpixelConfig", "SuperpixelSegmenter", "image_key",
+           "load_segmenter"]
+
+#: Segmenters that need no weights outside this package.
+BUILTIN_SEGMENTERS = ("clicknet", "superpixel")
+#: What ``load_segmenter(None)`` loads.
+DEFAULT_SEGMENTER = "superpixel"
 
 
 def load_segmenter(path: str | None = None, device: str = "cpu") -> Segmenter:
-    """``path``: None for the embedded segmenter (needs no weights), or a SAM checkpoint directory in the
-    transformers layout (config.json with ``model_type: sam``, model.safetensors, preprocessor_config.json)."""
-    if path is None:
+    """``path``: None for the default embedded segmenter (:data:`DEFAULT_SEGMENTER`), a built-in name
+    (:data:`BUILTIN_SEGMENTERS`), or a checkpoint directory: SAM in the transformers layout (config.json with
+    ``model_type: sam``, model.safetensors, preprocessor_config.json) or a click network (``model_type: clicknet``)."""
+    path = path or DEFAULT_SEGMENTER
+    if path == "clicknet":
+        from sounding.segmentation.clicknet import EMBEDDED_DIR
+
+        path = str(EMBEDDED_DIR)
+    if path == "superpixel":
         return SuperpixelSegmenter()
     directory = Path(path)
     config_file = directory / "config.json"
     if not config_file.is_file():
-        raise FileNotFoundError(f"{directory}: not a segmenter directory (no config.json)")
+        raise FileNotFoundError(f"{directory}: not a segmenter directory (no config.json); built-in segmenters: "
+                                f"{', '.join(BUILTIN_SEGMENTERS)}")
     model_type = json.loads(config_file.read_text()).get("model_type")
     if model_type == "sam":
         from sounding.segmentation.sam import SamSegmenter
 
         return SamSegmenter.from_pretrained(directory, device=device)
-    raise ValueError(f"{config_file}: unknown segmenter model_type {model_type!r} (expected 'sam')")
+    if model_type == "clicknet":
+        from sounding.segmentation.clicknet import ClickNetSegmenter
+
+        return ClickNetSegmenter.from_pretrained(directory, device=device)
+    raise ValueError(f"{config_file}: unknown segmenter model_type {model_type!r} (expected 'sam' or 'clicknet')")

