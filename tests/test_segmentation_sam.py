@@ -88,3 +88,45 @@ def test_missing_preprocessor_config_is_a_clear_error(tiny_sam_dir, tmp_path):
     (tmp_path / "config.json").write_text((tiny_sam_dir / "config.json").read_text())
     with pytest.raises(FileNotFoundError, match="preprocessor_config.json"):
         load_segmenter(str(tmp_path))
+
+
+def to_meta_names(state):
+    """transformers SamModel names -> segment-anything names (the inverse of sam_meta.RENAMES, written out)."""
+    import re
+
+    out = {}
+    for key, value in state.items():
+        if key.startswith("shared_image_embedding."):
+            continue
+        key = key.replace("vision_encoder", "image_encoder").replace("patch_embed.projection", "patch_embed.proj")
+        key = re.sub(r"image_encoder\.layers\.", "image_encoder.blocks.", key)
+        key = key.replace("neck.conv1", "neck.0").replace("neck.layer_norm1", "neck.1")
+        key = key.replace("neck.conv2", "neck.2").replace("neck.layer_norm2", "neck.3")
+        key = key.replace("shared_embedding.positional_embedding", "pe_layer.positional_encoding_gaussian_matrix")
+        key = key.replace("point_embed.", "point_embeddings.")
+        for i, name in ((0, "conv1"), (1, "layer_norm1"), (3, "conv2"), (4, "layer_norm2"), (6, "conv3")):
+            key = key.replace(f"mask_embed.{name}.", f"mask_downscaling.{i}.")
+        for i, name in ((0, "upscale_conv1"), (1, "upscale_layer_norm"), (3, "upscale_conv2")):
+            key = key.replace(f"mask_decoder.{name}.", f"mask_decoder.output_upscaling.{i}.")
+        key = re.sub(r"(output_hypernetworks_mlps\.\d+|iou_prediction_head)\.layers\.0\.", r"\1.layers.1.", key)
+        key = re.sub(r"(output_hypernetworks_mlps\.\d+|iou_prediction_head)\.proj_in\.", r"\1.layers.0.", key)
+        key = re.sub(r"(output_hypernetworks_mlps\.\d+|iou_prediction_head)\.proj_out\.", r"\1.layers.2.", key)
+        key = key.replace(".layer_norm", ".norm")  # layer_norm1..4, layer_norm_final_attn
+        out[key] = value
+    out["pixel_mean"], out["pixel_std"] = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
+    return out
+
+
+def test_meta_checkpoint_loads_into_sammodel(tiny_sam_dir, tmp_path):
+    reference = SamModel.from_pretrained(tiny_sam_dir).eval()
+    meta = to_meta_names(reference.state_dict())
+    assert "image_encoder.blocks.0.norm1.weight" in meta and "mask_decoder.transformer.norm_final_attn.weight" in meta
+    assert "mask_decoder.iou_prediction_head.layers.2.weight" in meta and "prompt_encoder.point_embeddings.3.weight" in meta
+    torch.save(meta, tmp_path / "sam_tiny.pth")
+    segmenter = SamSegmenter.from_meta_checkpoint(tmp_path / "sam_tiny.pth", config=reference.config)
+    for name, value in reference.state_dict().items():
+        assert torch.equal(segmenter.model.state_dict()[name], value), name
+    result = segmenter.segment(image(), np.array([[10.0, 20.0]]), np.array([1]))
+    assert result.mask.shape == (90, 120)
+    with pytest.raises(ValueError, match="width 32"):
+        load_segmenter(str(tmp_path / "sam_tiny.pth"))  # ViT-B/L/H are recognised by width

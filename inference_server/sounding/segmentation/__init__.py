@@ -19,8 +19,9 @@ DEFAULT_SEGMENTER = "superpixel"
 
 def load_segmenter(path: str | None = None, device: str = "cpu") -> Segmenter:
     """``path``: None for the default embedded segmenter (:data:`DEFAULT_SEGMENTER`), a built-in name
-    (:data:`BUILTIN_SEGMENTERS`), or a checkpoint directory: SAM in the transformers layout (config.json with
-    ``model_type: sam``, model.safetensors, preprocessor_config.json) or a click network (``model_type: clicknet``)."""
+    (:data:`BUILTIN_SEGMENTERS`), a Meta segment-anything ``.pth`` file, or a checkpoint directory: SAM in the
+    transformers layout (config.json with ``model_type: sam``, model.safetensors, preprocessor_config.json) or a
+    click network (``model_type: clicknet``)."""
     path = path or DEFAULT_SEGMENTER
     if path == "clicknet":
         from sounding.segmentation.clicknet import EMBEDDED_DIR
@@ -28,6 +29,10 @@ def load_segmenter(path: str | None = None, device: str = "cpu") -> Segmenter:
         path = str(EMBEDDED_DIR)
     if path == "superpixel":
         return SuperpixelSegmenter()
+    if path.endswith(".pth"):
+        from sounding.segmentation.sam import SamSegmenter
+
+        return SamSegmenter.from_meta_checkpoint(path, device=device)
     directory = Path(path)
     config_file = directory / "config.json"
     if not config_file.is_file():

@@ -1,9 +1,9 @@
 """Segment Anything through transformers' ``SamModel``, with an LRU cache of image embeddings.
 
 Loads the Hugging Face layouts of ``facebook/sam-vit-base|large|huge`` (config.json, model.safetensors,
-preprocessor_config.json) from a local directory. The image encoder runs once per distinct image; every further click
-on that image runs only the prompt encoder and the mask decoder. Meta's ``sam_vit_*.pth`` checkpoints are not loaded
-(their own package needs torchvision, which does not work with this project's CPU torch).
+preprocessor_config.json) from a local directory, or Meta's ``sam_vit_*.pth`` files (:mod:`.sam_meta`). The image
+encoder runs once per distinct image; every further click on that image runs only the prompt encoder and the mask
+decoder.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import SamModel
+from transformers import SamConfig, SamModel
 from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
 
 from sounding.engine import ObjectMask
@@ -46,6 +46,17 @@ class SamSegmenter:
                 raise FileNotFoundError(f"{directory}: missing {name} (expected the Hugging Face SAM layout)")
         model = SamModel.from_pretrained(directory, local_files_only=True)
         processor = SamImageProcessorPil.from_pretrained(directory, local_files_only=True)
+        return cls(model, processor, device=device, cache_size=cache_size)
+
+    @classmethod
+    def from_meta_checkpoint(cls, path: str | Path, device: str = "cpu", cache_size: int = 8,
+                             config: SamConfig | None = None) -> "SamSegmenter":
+        """A segment-anything ``.pth`` file; ``config`` defaults to its ViT-B/L/H variant."""
+        from sounding.segmentation.sam_meta import load_meta_checkpoint
+
+        model = load_meta_checkpoint(path, config)
+        size = model.config.vision_config.image_size
+        processor = SamImageProcessorPil(size={"longest_edge": size}, pad_size={"height": size, "width": size})
         return cls(model, processor, device=device, cache_size=cache_size)
 
     @torch.inference_mode()
