@@ -123,7 +123,8 @@ def test_clicks_on_a_plain_image_get_a_mask_preview_from_the_server(connected):
 
 def test_the_render_farm_example_in_the_docs_sounds_every_selected_object(connected, tmp_path, monkeypatch):
     text = (blender_support.ROOT / "docs" / "addon.md").read_text()
-    script = text.split("```python\n# sound_selected.py")[1].split("```")[0]
+    script = text.split("```python\n")[1].split("```")[0]
+    assert script.startswith("# sound_selected.py")
     scene = build_scene(64, 48)
     scene.frame_end = 3
     scene.sounding.capture_size = 64
