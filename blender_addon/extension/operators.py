@@ -302,9 +302,9 @@ class SOUNDING_OT_use_result(bpy.types.Operator):
         if result is None:
             return {"CANCELLED"}
         settings = context.scene.sounding
-        name = f"Sounding {result.target.name if result.target else os.path.splitext(result.name or 'sound')[0]}"
         try:
-            placed = placement.place(context.scene, result.filepath, result.duration, result.target, name,
+            placed = placement.place(context.scene, result.filepath, result.duration, result.target,
+                                     runtime.sound_name(result.target, result.filepath),
                                      speaker=settings.add_speaker, strip=settings.add_strip)
         except (RuntimeError, ValueError) as exc:
             self.report({"ERROR"}, f"Could not add the sound: {exc}")

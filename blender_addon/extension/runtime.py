@@ -172,8 +172,7 @@ def _handle(event) -> None:
     elif running.job.op == constants.OP_HEALTH:
         SESSION.status = running.message = bridge_mod.describe_health(event.result)
     elif running.job.op == constants.OP_SEGMENT:
-        SESSION.masks[running.image] = load_masks(event.result)
-        running.message = "Segmented."
+        running.message = store_masks(running.image, event.result)
     else:
         _generated(running, event.result)
     if running.job.op != constants.OP_SEGMENT:
@@ -183,7 +182,7 @@ def _handle(event) -> None:
 def _generated(running: Running, generated: bridge_mod.Generated) -> None:
     """Record the results on the scene; place the first one if asked."""
     if generated.masks:
-        SESSION.masks[running.image] = load_masks(generated.masks)
+        store_masks(running.image, generated.masks)
     scene = bpy.data.scenes.get(running.scene)
     if scene is None:
         running.message = f"The scene {running.scene!r} is gone; the sounds are in {running.job.folder}."
@@ -199,14 +198,26 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
     if running.place and generated.sounds:
         first = generated.sounds[0]
         try:
-            running.placed = placement.place(scene, first.path, first.duration, target, result_name(running),
-                                             speaker=settings.add_speaker, strip=settings.add_strip)
+            running.placed = placement.place(scene, first.path, first.duration, target,
+                                             sound_name(target, first.path), speaker=settings.add_speaker,
+                                             strip=settings.add_strip)
         except (RuntimeError, ValueError) as exc:
             running.message = f"Generated, but could not add it to the scene: {exc}"
 
 
-def result_name(running: Running) -> str:
-    return f"Sounding {running.target or running.job.label}"
+def sound_name(target: bpy.types.Object | None, filepath: str) -> str:
+    """Name of the Sound, Speaker and strip made from a result."""
+    return f"Sounding {target.name if target else os.path.splitext(os.path.basename(filepath))[0]}"
+
+
+def store_masks(image: str, paths: list[str]) -> str:
+    """Keep the union of the server's masks as the preview of ``image``; returns what happened, for the user."""
+    try:
+        SESSION.masks[image] = load_masks(paths)
+    except (RuntimeError, OSError) as exc:  # an unreadable PNG costs the preview only
+        SESSION.masks.pop(image, None)
+        return f"No mask preview: {exc}"
+    return "Segmented."
 
 
 def load_masks(paths: list[str]) -> np.ndarray | None:
