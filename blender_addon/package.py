@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +114,8 @@ def build(output_dir: Path, with_wheels: bool = True, build_dir: Path = BUILD) -
         add_wheels(staged, download_wheels(WHEEL_CACHE))
     output_dir.mkdir(parents=True, exist_ok=True)
     tool = blender_ext_script()
-    zip_path = output_dir / "sounding.zip"
+    manifest = tomllib.loads((staged / "blender_manifest.toml").read_text())
+    zip_path = output_dir / f"{manifest['id']}-{manifest['version']}.zip"
     subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(staged),
                     "--output-filepath", str(zip_path)], check=True)
     subprocess.run([sys.executable, str(tool), "validate", str(zip_path)], check=True)
