@@ -37,10 +37,12 @@ class ObjectAwareConditioner(ModelMixin, ConfigMixin):
         self.position = nn.Parameter(torch.randn(1, num_patches, image_dim) * INIT_STD)
         self.to_query = nn.Linear(text_dim, attention_dim)
         self.to_key = nn.Linear(image_dim, attention_dim)
-        self.to_value = nn.Linear(image_dim, attention_dim)
+        # Values and output carry no bias: the condition is linear in the attended features, so a constant offset
+        # cannot drown the part that depends on the image.
+        self.to_value = nn.Linear(image_dim, attention_dim, bias=False)
         if attention == "additive":
             self.to_score = nn.Linear(attention_dim // num_heads, 1)
-        self.to_condition = nn.Linear(attention_dim, condition_dim)
+        self.to_condition = nn.Linear(attention_dim, condition_dim, bias=False)
         #: The condition used for classifier-free guidance's unconditional branch (and dropped training samples).
         self.null_condition = nn.Parameter(torch.randn(condition_dim) * INIT_STD)
         self.register_buffer("attention_std", torch.zeros(num_heads))

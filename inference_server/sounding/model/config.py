@@ -82,6 +82,9 @@ class ModelConfig:
     beta_start: float = BETA_START
     beta_end: float = BETA_END
     num_train_timesteps: int = NUM_TRAIN_TIMESTEPS
+    #: What the UNet predicts: "epsilon" (the paper, AudioLDM) or "v_prediction" (stronger condition gradients at
+    #: high noise; the toy tests use it, see docs/method.md).
+    prediction_type: str = "epsilon"
     sampler: str = "dpm"  # default scheduler at inference: "dpm" (DPMSolverMultistep) | "ddim" (the paper's)
     default_steps: int = 20
     default_guidance: float = PAPER_GUIDANCE

@@ -134,7 +134,7 @@ def build_text_encoder(config: TextEncoderConfig) -> TextEncoder:
         model = ClapTextModelWithProjection(ClapTextConfig(**config.arch))
         tokenizer = byte_level_tokenizer(config.max_length)
     else:
-        model = BertModel(BertConfig(**config.arch), add_pooling_layer=False)
+        model = BertModel(BertConfig(**config.arch))
         tokenizer = AutoTokenizer.from_pretrained(minilm_folder(), local_files_only=True)
     return TextEncoder(config, model.eval(), tokenizer)
 
@@ -144,6 +144,6 @@ def load_text_encoder(config: TextEncoderConfig, folder: str | Path, tokenizer_f
     if config.kind == "clap":
         model = ClapTextModelWithProjection.from_pretrained(folder, local_files_only=True)
     else:
-        model = BertModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False)
+        model = BertModel.from_pretrained(folder, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
     return TextEncoder(config, model.eval(), tokenizer)

@@ -64,7 +64,7 @@ def default_scheduler_config(config: ModelConfig) -> dict:
     sqrt(beta), squared): the paper's 0.0015 -> 0.0195 over 1000 steps as AudioLDM's checkpoints use it."""
     scheduler = DDIMScheduler(num_train_timesteps=config.num_train_timesteps, beta_start=config.beta_start,
                               beta_end=config.beta_end, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
+                              set_alpha_to_one=False, steps_offset=1, prediction_type=config.prediction_type)
     return dict(scheduler.config)
 
 
@@ -128,24 +128,28 @@ def _source_folders(config: ModelConfig) -> dict[str, Path]:
     return folders
 
 
+def build_generator(config: ModelConfig) -> ObjectAwareGenerator:
+    """A model from a config: its pretrained ``sources`` where given, seeded random weights elsewhere."""
+    folders = _source_folders(config)
+    scheduler = (dict(DDIMScheduler.load_config(folders["scheduler"])) if "scheduler" in folders
+                 else default_scheduler_config(config))
+    return assemble(config, folders, scheduler)
+
+
 def load_generator(name_or_path: str, device: str = "cpu") -> ObjectAwareGenerator:
     """A named config ("tiny", "paper", ...) or a model directory saved by :func:`save_generator`."""
     path = Path(name_or_path)
     if name_or_path in NAMED_CONFIGS:
-        config = named_config(name_or_path)
-        folders = _source_folders(config)
-        scheduler = (dict(DDIMScheduler.load_config(folders["scheduler"])) if "scheduler" in folders
-                     else default_scheduler_config(config))
-    elif (path / CONFIG_FILE).is_file():
-        config = ModelConfig.load(path / CONFIG_FILE)
-        folders = {}
-        for component in ("image_encoder", "text_encoder", "tokenizer", "conditioner", "unet", "vae", "vocoder"):
-            if (path / component).is_dir():
-                folders[component] = _require(path / component, component, str(path))
-        scheduler = dict(DDIMScheduler.load_config(_require(path / "scheduler", "scheduler", str(path))))
-    else:
+        return build_generator(named_config(name_or_path)).to(device)
+    if not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{name_or_path!r} is neither a named config {sorted(NAMED_CONFIGS)} nor a model "
                                 f"directory with {CONFIG_FILE}")
+    config = ModelConfig.load(path / CONFIG_FILE)
+    folders = {}
+    for component in ("image_encoder", "text_encoder", "tokenizer", "conditioner", "unet", "vae", "vocoder"):
+        if (path / component).is_dir():
+            folders[component] = _require(path / component, component, str(path))
+    scheduler = dict(DDIMScheduler.load_config(_require(path / "scheduler", "scheduler", str(path))))
     return assemble(config, folders, scheduler).to(device)
 
 

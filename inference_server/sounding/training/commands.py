@@ -14,6 +14,15 @@ BENCH_REPEATS = 3
 
 
 def register(commands) -> None:
+    train = commands["top"].add_parser("train", help="train the object-aware diffusion model (or its VAE)")
+    train.add_argument("--config", required=True, help="named training config (paper, tiny) or a JSON file")
+    train.add_argument("--manifest", help="CSV/JSONL of image, audio, caption[, mask] rows (overrides the config)")
+    train.add_argument("--output", help="run folder (resumed when it holds a checkpoint)")
+    train.add_argument("--max-steps", type=int, dest="max_steps")
+    train.add_argument("--batch-size", type=int, dest="batch_size")
+    train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    train.set_defaults(func=train_command)
+
     bench = commands["bench"].add_parser("generate", help="time one clip with default settings (JSON)")
     bench.add_argument("--model", default="tiny", help="named config or model directory")
     bench.add_argument("--device", default="cpu")
@@ -22,6 +31,21 @@ def register(commands) -> None:
     bench.add_argument("--repeats", type=int, default=BENCH_REPEATS)
     bench.add_argument("--output", type=Path, default=None, help="also write the JSON here")
     bench.set_defaults(func=bench_generate)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from sounding.training.config import load_train_config
+    from sounding.training.loop import train
+
+    config = load_train_config(args.config, manifest=args.manifest, output=args.output, max_steps=args.max_steps,
+                               batch_size=args.batch_size)
+    if args.print_config:
+        print(config.to_json())
+        return 0
+    result = train(config)
+    print(json.dumps({"model_dir": str(result.model_dir), "steps_run": len(result.losses),
+                      "last_loss": result.losses[-1] if result.losses else None}))
+    return 0
 
 
 def bench_generate(args: argparse.Namespace) -> int:

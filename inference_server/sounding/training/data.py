@@ -1,0 +1,145 @@
+"""Training data: manifest rows -> images, log-mels, captions, masks; and the tensors precomputed from them once
+(VAE latent moments, frozen encoders' features) and cached beside the run.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from sounding.audio.io import read_audio
+from sounding.audio.mel import LogMel, normalize_waveform
+from sounding.model.generator import ObjectAwareGenerator
+from sounding.model.masking import mask_to_grid
+
+#: Accepted column names: the short ones, or the Foley-Mini manifest's (sounding.data.manifest).
+COLUMNS = {"image": ("image", "image_path"), "audio": ("audio", "audio_path"), "caption": ("caption",),
+           "mask": ("mask", "mask_path")}
+#: Background that transparent pixels (RGBA cut-outs) are composited onto.
+BACKGROUND = (255, 255, 255)
+#: Images are encoded in chunks of this many when precomputing features.
+CHUNK = 64
+
+
+@dataclass
+class Row:
+    image: Path
+    audio: Path
+    caption: str
+    mask: Path | None
+
+
+def _field(row: dict, name: str, required: bool = True) -> str:
+    for column in COLUMNS[name]:
+        if row.get(column):
+            return row[column]
+    if required:
+        raise ValueError(f"manifest row {row} has no {' / '.join(COLUMNS[name])} column")
+    return ""
+
+
+def read_rows(manifest: str | Path, split: str | None = None) -> list[Row]:
+    """CSV (header) or JSONL manifest; relative paths are relative to the manifest's folder; a ``split`` column,
+    when present, selects the rows of ``split``."""
+    manifest = Path(manifest)
+    if manifest.suffix == ".jsonl":
+        records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    else:
+        with open(manifest, newline="") as handle:
+            records = list(csv.DictReader(handle))
+    rows = []
+    for record in records:
+        if split and record.get("split", split) != split:
+            continue
+        mask = _field(record, "mask", required=False)
+        rows.append(Row(image=manifest.parent / _field(record, "image"), audio=manifest.parent / _field(record, "audio"),
+                        caption=_field(record, "caption"), mask=manifest.parent / mask if mask else None))
+    if not rows:
+        raise ValueError(f"{manifest} has no rows for split {split!r}")
+    return rows
+
+
+def load_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; transparent pixels composited onto white."""
+    image = Image.open(path)
+    if image.mode in ("RGBA", "LA", "P"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, BACKGROUND + (255,))
+        image = Image.alpha_composite(background, image)
+    return np.asarray(image.convert("RGB"))
+
+
+def load_mask(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("L")) > 127
+
+
+def clip_log_mel(path: Path, log_mel: LogMel, frames: int) -> torch.Tensor:
+    """Audio file -> AudioLDM-normalised waveform, padded / cut to ``frames`` -> log-mel (frames, n_mels)."""
+    wav = normalize_waveform(read_audio(path, log_mel.config.sample_rate))
+    samples = frames * log_mel.config.hop_length
+    wav = np.pad(wav, (0, max(samples - len(wav), 0)))[:samples]
+    return log_mel(torch.from_numpy(wav)[None])[0, :frames]
+
+
+def fingerprint(rows: list[Row], *parts: object) -> str:
+    """Identifies the cached features: the files (with their modification times) and what encoded them."""
+    digest = hashlib.sha256(repr(parts).encode())
+    for row in rows:
+        for path in (row.image, row.audio, row.mask):
+            if path is not None:
+                digest.update(f"{path}:{path.stat().st_mtime_ns}".encode())
+        digest.update(row.caption.encode())
+    return digest.hexdigest()[:16]
+
+
+@torch.no_grad()
+def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, stage: str,
+               trained: tuple[str, ...], cache: Path | None) -> dict[str, torch.Tensor]:
+    """Tensors for every row, on the CPU. Always "mel" (vae stage) or the VAE posterior's "latent_mean" and
+    "latent_std" (diffusion stage); "patches" when the image encoder is frozen, else "pixels"; "query" when the text
+    encoder is frozen; "mask_grid" and "has_mask" for rows with masks."""
+    key = fingerprint(rows, frames, stage, sorted(trained), generator.config.name)
+    if cache is not None and cache.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(cache), "pt") as handle:
+            if handle.metadata().get("fingerprint") == key:
+                return load_file(str(cache))
+    log_mel = LogMel(generator.config.mel)
+    mels = torch.stack([clip_log_mel(row.audio, log_mel, frames) for row in rows])
+    if stage == "vae":
+        tensors = {"mel": mels}
+    else:
+        device = generator.device
+        tensors = {"latent_mean": [], "latent_std": [], "patches": [], "pixels": []}
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start:start + CHUNK]
+            posterior = generator.vae.encode(mels[start:start + CHUNK, None].to(device)).latent_dist
+            tensors["latent_mean"].append(posterior.mean.cpu())
+            tensors["latent_std"].append(posterior.std.cpu())
+            pixels = generator.image_encoder.preprocess([load_image(row.image) for row in chunk])
+            if "image_encoder" in trained:
+                tensors["pixels"].append(pixels.cpu())
+            else:
+                tensors["patches"].append(generator.image_encoder(pixels).cpu())
+        tensors = {k: torch.cat(v) for k, v in tensors.items() if v}
+        if "text_encoder" not in trained:
+            tensors["query"] = torch.cat([generator.text_encoder([row.caption for row in rows[s:s + CHUNK]]).cpu()
+                                          for s in range(0, len(rows), CHUNK)])
+        grid = generator.image_encoder.grid_size
+        tensors["has_mask"] = torch.tensor([row.mask is not None for row in rows])
+        tensors["mask_grid"] = torch.stack([
+            torch.from_numpy(mask_to_grid(load_mask(row.mask), grid)) if row.mask is not None
+            else torch.ones(grid * grid) for row in rows])
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(cache), metadata={"fingerprint": key})
+    return tensors

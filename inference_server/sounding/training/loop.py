@@ -1,0 +1,181 @@
+"""`sounding train`: the paper's objective, resumable and deterministic, on one CPU or many GPUs.
+
+Diffusion stage (the paper): z0 ~ VAE posterior of the clip's log-mel, t ~ U{0..N-1}, eps ~ N(0, I),
+z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps, c = conditioner(patches, text) replaced by the null condition with
+p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2. VAE stage: L1 log-mel reconstruction + a small KL term.
+
+Every random draw of step ``s`` comes from a generator seeded with ``seed + s``, so a resumed run continues
+exactly as an uninterrupted one. Under ``accelerate launch`` each process takes its share of each batch.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers import DDPMScheduler
+from torch import nn
+from tqdm.auto import tqdm
+
+from sounding.model.config import ModelConfig, named_config
+from sounding.model.generator import ObjectAwareGenerator
+from sounding.model.loading import build_generator, load_generator, save_generator
+from sounding.model.masking import substitute
+from sounding.model.sampler import frame_multiple, latent_frames
+from sounding.training.config import TrainConfig
+from sounding.training.data import Row, precompute, read_rows
+
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.pt"
+MODEL_DIR = "model"
+FEATURES_FILE = "features.safetensors"
+LOG_EVERY = 10
+
+
+class DiffusionObjective(nn.Module):
+    """Noise-prediction MSE of the UNet conditioned by the object-aware conditioner (velocity when the model's
+    scheduler says ``prediction_type="v_prediction"``)."""
+
+    def __init__(self, generator: ObjectAwareGenerator, config: TrainConfig):
+        super().__init__()
+        self.generator, self.config = generator, config
+        self.noise_scheduler = DDPMScheduler.from_config(generator.scheduler_config)
+
+    def forward(self, batch: dict[str, torch.Tensor], captions: list[str], rng: torch.Generator) -> torch.Tensor:
+        g, device = self.generator, self.generator.device
+        # 1. Clean latents sampled from the precomputed VAE posterior, scaled like at inference.
+        noise_shape = batch["latent_mean"].shape
+        latents = batch["latent_mean"] + batch["latent_std"] * torch.randn(noise_shape, generator=rng).to(device)
+        latents = latents * g.vae.config.scaling_factor
+        # 2. The condition: text query attending over the image patches (or the training mask, ablation).
+        patches = batch["patches"] if "patches" in batch else g.image_encoder(batch["pixels"])
+        query = batch["query"] if "query" in batch else g.text_encoder(captions)
+        weights = g.conditioner.attention(patches, query)
+        if self.config.train_with_masks:
+            masked = substitute(batch["mask_grid"][:, None].expand_as(weights), weights.std(-1, unbiased=False))
+            weights = torch.where(batch["has_mask"][:, None, None], masked, weights)
+        condition = g.conditioner.pool(patches, weights)
+        condition = g.conditioner.drop(condition, self.config.condition_dropout, rng)
+        # 3. Forward diffusion at a uniformly drawn timestep.
+        noise = torch.randn(noise_shape, generator=rng).to(device)
+        steps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(latents),), generator=rng)
+        noisy = self.noise_scheduler.add_noise(latents, noise, steps.to(device))
+        # 4. Noise (or velocity) prediction loss.
+        predicted = g.unet(noisy, steps.to(device), encoder_hidden_states=None, class_labels=condition).sample
+        if self.noise_scheduler.config.prediction_type == "v_prediction":
+            noise = self.noise_scheduler.get_velocity(latents, noise, steps.to(device))
+        return F.mse_loss(predicted.float(), noise.float())
+
+
+class VaeObjective(nn.Module):
+    """Log-mel autoencoder: L1 reconstruction + KL to N(0, I) (weight ``kl_weight``), as LDM's first stage."""
+
+    def __init__(self, generator: ObjectAwareGenerator, config: TrainConfig):
+        super().__init__()
+        self.generator, self.config = generator, config
+
+    def forward(self, batch: dict[str, torch.Tensor], captions: list[str], rng: torch.Generator) -> torch.Tensor:
+        vae = self.generator.vae
+        mel = batch["mel"][:, None]
+        posterior = vae.encode(mel).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=rng).to(mel.device)
+        reconstruction = vae.decode(z).sample
+        return F.l1_loss(reconstruction, mel) + self.config.kl_weight * posterior.kl().mean()
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    losses: list[float]  # one per step run by this call
+
+
+def _initial_generator(config: TrainConfig) -> ObjectAwareGenerator:
+    if config.model_overrides:
+        model_config = ModelConfig.from_dict({**json.loads(named_config(config.model).to_json()),
+                                              **config.model_overrides})
+        return build_generator(model_config)
+    return load_generator(config.model)
+
+
+def _set_trainable(generator: ObjectAwareGenerator, trained: tuple[str, ...]) -> list[nn.Parameter]:
+    generator.requires_grad_(False).eval()
+    parameters = []
+    for name in trained:
+        module = getattr(generator, name)
+        module.requires_grad_(True).train()
+        parameters += [p for p in module.parameters() if p.requires_grad]
+    return parameters
+
+
+def _fit_vae_scaling(generator: ObjectAwareGenerator, mels: torch.Tensor) -> None:
+    """LDM's convention: scale latents to unit variance (AudioLDM's VAE uses 0.9393)."""
+    with torch.no_grad():
+        latents = torch.cat([generator.vae.encode(mels[s:s + 64, None].to(generator.device)).latent_dist.mean
+                             for s in range(0, len(mels), 64)])
+    generator.vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+
+
+def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
+    config.validate()
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    output = Path(config.output)
+    state_path = output / STATE_FILE
+    resuming = state_path.is_file()
+    # 1. The model: the run's last checkpoint when resuming, else the configured start.
+    generator = load_generator(str(output / MODEL_DIR)) if resuming else _initial_generator(config)
+    generator.to(accelerator.device)
+    trained = ("vae",) if config.stage == "vae" else config.train
+    parameters = _set_trainable(generator, trained)
+    if not parameters:
+        raise ValueError(f"nothing to train: {trained} have no parameters")
+    # 2. Data, with latents and frozen features computed once.
+    rows: list[Row] = read_rows(config.manifest, config.split)
+    frames = latent_frames(config.clip_seconds, generator.hop_seconds, frame_multiple(generator.unet, generator.vae))
+    data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE)
+    captions = [row.caption for row in rows]
+    # 3. Objective and optimiser (AdamW, the paper's betas and weight decay).
+    objective = (VaeObjective if config.stage == "vae" else DiffusionObjective)(generator, config)
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    step = 0
+    if resuming:
+        step = json.loads(state_path.read_text())["step"]
+        optimizer.load_state_dict(torch.load(output / OPTIMIZER_FILE, map_location="cpu", weights_only=True))
+    objective, optimizer = accelerator.prepare(objective, optimizer)
+    # 4. Steps: batch indices, noise, timesteps and dropout all drawn from seed + step.
+    losses: list[float] = []
+    bar = tqdm(total=config.max_steps, initial=step, desc=f"train {config.stage}",
+               disable=not (show_progress and accelerator.is_main_process))
+    while step < config.max_steps:
+        rng = torch.Generator().manual_seed(config.seed + step)
+        index = torch.randint(0, len(rows), (config.batch_size,), generator=rng)
+        index = index[accelerator.process_index::accelerator.num_processes]
+        batch = {k: v[index].to(accelerator.device) for k, v in data.items()}
+        loss = objective(batch, [captions[i] for i in index], rng)
+        accelerator.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        losses.append(float(loss.detach()))
+        bar.update(1)
+        if step % LOG_EVERY == 0 or step == config.max_steps:
+            bar.set_postfix(loss=f"{sum(losses[-LOG_EVERY:]) / len(losses[-LOG_EVERY:]):.4f}")
+        if step % config.save_every == 0 or step == config.max_steps:
+            _save(accelerator, generator, optimizer, config, output, step, data)
+    bar.close()
+    return TrainResult(output / MODEL_DIR, losses)
+
+
+def _save(accelerator: Accelerator, generator: ObjectAwareGenerator, optimizer, config: TrainConfig, output: Path,
+          step: int, data: dict[str, torch.Tensor]) -> None:
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    if config.stage == "vae":
+        _fit_vae_scaling(generator, data["mel"])
+    save_generator(generator, output / MODEL_DIR)
+    torch.save(optimizer.state_dict(), output / OPTIMIZER_FILE)
+    (output / "train_config.json").write_text(config.to_json() + "\n")
+    (output / STATE_FILE).write_text(json.dumps({"step": step}) + "\n")
