@@ -2,6 +2,8 @@
 from the installed extension."""
 import io
 import math
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -57,6 +59,54 @@ def test_png_encoding_of_masks_and_bad_input(addon):
         addon.pngio.encode_png(np.zeros((2, 2, 5), np.uint8))
     assert np.allclose(addon.pngio.linear_to_srgb(np.array([0.0, 0.001, 0.5, 1.0])),
                        [0.0, 0.01292, 0.7354, 1.0], atol=1e-4)
+
+
+def grey_png(width: int, height: int, raw: bytes) -> bytes:
+    """An 8-bit grey PNG around ``raw`` (rows of filter type byte + pixels)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def filtered_png(image: np.ndarray, filters: list[int]) -> bytes:
+    """An 8-bit grey PNG of ``image`` whose row y uses PNG filter ``filters[y]`` (a slow reference encoder)."""
+    height, width = image.shape
+    raw = b""
+    above = [0] * width
+    for y in range(height):
+        row, out = image[y].tolist(), []
+        for x in range(width):
+            a, b, c = (row[x - 1] if x else 0), above[x], (above[x - 1] if x else 0)
+            p = a + b - c
+            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) else c
+            out.append((row[x] - (0, a, b, (a + b) // 2, paeth)[filters[y]]) % 256)
+        raw += bytes([filters[y]] + out)
+        above = row
+    return grey_png(width, height, raw)
+
+
+def test_grey_png_decoding_undoes_every_filter(addon):
+    image = np.random.default_rng(3).integers(0, 256, (10, 9), dtype=np.uint8)
+    image[4:7, 2:6] = 255
+    filters = [0, 1, 2, 3, 4, 4, 3, 2, 1, 0]
+    assert np.array_equal(addon.pngio.decode_grey_png(filtered_png(image, filters)), image)
+    pillow = io.BytesIO()
+    Image.fromarray(image, "L").save(pillow, "PNG", compress_level=1)  # as the server writes masks
+    assert np.array_equal(addon.pngio.decode_grey_png(pillow.getvalue()), image)
+
+
+def test_grey_png_decoding_refuses_what_masks_are_not(addon):
+    decode = addon.pngio.decode_grey_png
+    with pytest.raises(ValueError, match="not a PNG"):
+        decode(b"GIF89a")
+    with pytest.raises(ValueError, match="not 8-bit grey"):
+        decode(addon.pngio.encode_png(np.zeros((2, 2, 3), np.uint8)))
+    with pytest.raises(ValueError, match="unknown filter"):
+        decode(grey_png(2, 2, b"\x00\x00\x00\x05\x00\x00"))
+    with pytest.raises(ValueError, match="does not match"):
+        decode(grey_png(2, 2, b"\x00\x00\x00"))
 
 
 def test_loopback_addresses_need_no_online_access(addon):

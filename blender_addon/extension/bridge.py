@@ -96,14 +96,13 @@ def selections(objects: list[tuple[list[tuple[float, float]], list[int], str]], 
 @dataclass
 class Job:
     """One request. ``op``: health, segment or generate; ``options``: generate's duration, seed, steps, guidance,
-    variations (None leaves a value to the model). Sounds are written into ``folder``, masks into ``scratch``."""
+    variations (None leaves a value to the model). Sounds are written into ``folder``."""
 
     op: str
     image: ImageData | None = None
     objects: list[Selection] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     folder: str = ""
-    scratch: str = ""
     label: str = "sound"
     timeout: float = 30.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
@@ -127,7 +126,8 @@ class Progress:
 
 @dataclass
 class Finished:
-    """``result``: health's reply header (dict); segment: mask PNG paths; generate: :class:`Generated`."""
+    """``result``: health's reply header (dict); segment: the union of the masks ((H, W) bool); generate:
+    :class:`Generated`."""
 
     job_id: str
     result: Any
@@ -136,7 +136,7 @@ class Finished:
 @dataclass
 class Generated:
     sounds: list[Sound]
-    masks: list[str]
+    region: np.ndarray | None  # (H, W) bool: the union of the objects' masks, as the server saw them
 
 
 @dataclass
@@ -314,7 +314,7 @@ class Bridge:
             if job.op == constants.OP_HEALTH:
                 return Finished(job.id, reply.header)
             if job.op == constants.OP_SEGMENT:
-                return Finished(job.id, self._write_masks(job, masks_of(reply)))
+                return Finished(job.id, decode_region(masks_of(reply)))
             result = generate_result(reply)
             os.makedirs(job.folder, exist_ok=True)
             sounds = []
@@ -323,19 +323,20 @@ class Bridge:
                 with open(path, "wb") as f:
                     f.write(clip.data)
                 sounds.append(Sound(path, clip.seed, clip.duration, clip.sample_rate))
-            return Finished(job.id, Generated(sounds, self._write_masks(job, result.masks)))
+            return Finished(job.id, Generated(sounds, decode_region(result.masks)))
         except ProtocolError as exc:
             return Failed(job.id, exc.code, exc.message)
+        except ValueError as exc:
+            return Failed(job.id, constants.INTERNAL, f"The server sent an unreadable mask: {exc}")
         except OSError as exc:
             return Failed(job.id, FILE_ERROR, f"Cannot write the results into {job.folder}: {exc}")
 
-    @staticmethod
-    def _write_masks(job: Job, masks) -> list[str]:
-        os.makedirs(job.scratch, exist_ok=True)
-        paths = []
-        for index, mask in enumerate(masks):
-            path = os.path.join(job.scratch, f"mask_{job.id[:8]}_{index + 1}.png")
-            with open(path, "wb") as f:
-                f.write(mask.png)
-            paths.append(path)
-        return paths
+
+def decode_region(masks) -> np.ndarray | None:
+    """The union of the server's mask PNGs, (H, W) bool, or None without masks; decoded in the worker thread, never on
+    Blender's main thread."""
+    region = None
+    for mask in masks:
+        decoded = pngio.decode_grey_png(mask.png) > 0
+        region = decoded if region is None else region | decoded
+    return region

@@ -108,7 +108,7 @@ def preview_masks(context) -> None:
     if not objects or operators.capture_of(image) is not None:
         return
     job = bridge.Job(constants.OP_SEGMENT, capture.image_data(image), objects,
-                     scratch=runtime.SESSION.scratch(), timeout=runtime.preferences(context).timeout)
+                     timeout=runtime.preferences(context).timeout)
     runtime.submit(context, runtime.Running(job, scene=context.scene.name, image=image.name), wait=False)
 
 

@@ -242,8 +242,7 @@ class SOUNDING_OT_generate(bpy.types.Operator):
         options = {"duration": settings.duration, "seed": settings.seed, "variations": settings.variations,
                    "steps": settings.steps or None, "guidance": settings.guidance or None}
         job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
-                         scratch=runtime.SESSION.scratch(), label=target.name if target else image.name,
-                         timeout=runtime.preferences(context).timeout)
+                         label=target.name if target else image.name, timeout=runtime.preferences(context).timeout)
         running = runtime.Running(job, scene=scene.name, image=image.name, target=target.name if target else "",
                                   place=self.place)
         try:

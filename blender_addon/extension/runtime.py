@@ -56,13 +56,13 @@ class Session:
     status: str = "Not checked"
     notice: str = ""  # the last job's outcome
     captures: dict[str, Capture] = field(default_factory=dict)  # capture key -> id map
-    masks: dict[str, np.ndarray] = field(default_factory=dict)  # image name -> server's masks (union), previews
+    masks: dict[str, np.ndarray] = field(default_factory=dict)  # image name -> the server's last region, previews
     server: object = None  # subprocess.Popen of a server this add-on started
     preview: object = None  # aud.Handle of the preview sound
     scratch_dir: str = ""
 
     def scratch(self) -> str:
-        """A folder for captures, mask previews and sounds of unsaved blend files (never saved with them)."""
+        """A folder for captures and the sounds of unsaved blend files (never saved with them)."""
         if not self.scratch_dir or not os.path.isdir(self.scratch_dir):
             self.scratch_dir = tempfile.mkdtemp(prefix="sounding-")
         return self.scratch_dir
@@ -172,7 +172,9 @@ def _handle(event) -> None:
     elif running.job.op == constants.OP_HEALTH:
         SESSION.status = running.message = bridge_mod.describe_health(event.result)
     elif running.job.op == constants.OP_SEGMENT:
-        running.message = store_masks(running.image, event.result)
+        if event.result is not None:
+            SESSION.masks[running.image] = event.result
+        running.message = "Segmented."
     else:
         _generated(running, event.result)
     if running.job.op != constants.OP_SEGMENT:
@@ -181,8 +183,8 @@ def _handle(event) -> None:
 
 def _generated(running: Running, generated: bridge_mod.Generated) -> None:
     """Record the results on the scene; place the first one if asked."""
-    if generated.masks:
-        store_masks(running.image, generated.masks)
+    if generated.region is not None:
+        SESSION.masks[running.image] = generated.region
     scene = bpy.data.scenes.get(running.scene)
     if scene is None:
         running.message = f"The scene {running.scene!r} is gone; the sounds are in {running.job.folder}."
@@ -208,33 +210,6 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
 def sound_name(target: bpy.types.Object | None, filepath: str) -> str:
     """Name of the Sound, Speaker and strip made from a result."""
     return f"Sounding {target.name if target else os.path.splitext(os.path.basename(filepath))[0]}"
-
-
-def store_masks(image: str, paths: list[str]) -> str:
-    """Keep the union of the server's masks as the preview of ``image``; returns what happened, for the user."""
-    try:
-        SESSION.masks[image] = load_masks(paths)
-    except (RuntimeError, OSError) as exc:  # an unreadable PNG costs the preview only
-        SESSION.masks.pop(image, None)
-        return f"No mask preview: {exc}"
-    return "Segmented."
-
-
-def load_masks(paths: list[str]) -> np.ndarray | None:
-    """Union of mask PNGs (row 0 = top), read with Blender's image loader; the files are removed."""
-    union = None
-    for path in paths:
-        image = bpy.data.images.load(path, check_existing=False)
-        try:
-            width, height = image.size
-            pixels = np.empty(width * height * image.channels, np.float32)
-            image.pixels.foreach_get(pixels)
-        finally:
-            bpy.data.images.remove(image)
-        os.remove(path)
-        mask = pixels.reshape(height, width, -1)[::-1, :, 0] > 0
-        union = mask if union is None else union | mask
-    return union
 
 
 def start_server(executable: str, address: str, model: str) -> subprocess.Popen:
