@@ -81,7 +81,8 @@ class ObjectAwareGenerator(nn.Module):
                 std = weights[i].std(dim=-1, unbiased=False)
                 weights[i] = substitute(grid * weights[i], std)
             else:
-                weights[i] = substitute(grid.expand(heads, -1), self.conditioner.attention_std)
+                recorded = self.conditioner.attention_std
+                weights[i] = substitute(grid.expand(heads, -1), recorded if recorded.any() else None)
         return Condition(self.conditioner.pool(patches, weights), weights)
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[list[np.ndarray]]:

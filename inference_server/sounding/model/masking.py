@@ -7,7 +7,8 @@ Which statistics: the mean of softmax weights over N patches is always 1/N, so m
 from the attention the model itself would produce for this image:
 - with a text hint: the per-sample, per-head attention of the same image with the text query;
 - without one: the running std of the attention recorded in training (``ObjectAwareConditioner.attention_std``),
-  i.e. how peaked the model's attention is on average.
+  i.e. how peaked the model's attention is on average (a conditioner never trained has none: the normalised mask
+  is used as it is).
 The rescaling is affine, ``w = 1/N + (m - 1/N) * std_attention / std_m``, exactly the paper's "match mean and
 variance"; when the attention is more concentrated than the mask, patches outside the mask get slightly negative
 weights, which is that rule's consequence. A mask covering the whole grid (std 0) gives uniform weights.
@@ -39,13 +40,16 @@ def mask_to_grid(mask: np.ndarray, grid_size: int) -> np.ndarray:
     return (rows @ mask.astype(np.float64) @ cols.T).reshape(-1).astype(np.float32)
 
 
-def substitute(grid: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def substitute(grid: torch.Tensor, std: torch.Tensor | None) -> torch.Tensor:
     """Region weights (B, heads, N) or (B, N) >= 0 -> weights with mean 1/N and standard deviation ``std``
-    (broadcast over the patch axis)."""
+    (broadcast over the patch axis); ``std`` None (no attention statistics recorded yet, an untrained
+    conditioner) keeps the normalised mask."""
     total = grid.sum(dim=-1, keepdim=True)
     if (total <= 0).any():
         raise ValueError("the selected region covers no patch of the image")
     normalised = grid / total  # mean 1/N: the softmax weights' mean
+    if std is None:
+        return normalised
     mean = 1.0 / grid.shape[-1]
     spread = normalised.std(dim=-1, unbiased=False, keepdim=True)
     scale = torch.where(spread > 0, std.unsqueeze(-1) / spread.clamp(min=1e-12), torch.zeros_like(spread))
