@@ -88,6 +88,22 @@ def test_clicks_on_a_plain_image_cast_a_ray_from_the_camera(addon):
     assert data.data is None and data.pixels.shape == (48, 64, 3) and data.pixels.dtype == np.uint8
 
 
+def test_use_image_takes_the_active_objects_image_texture(addon):
+    scene = build_scene()
+    cube = bpy.data.objects["Cube"]
+    bpy.context.view_layer.objects.active = cube
+    if cube.active_material.node_tree is None:  # 4.5: node trees are opt-in (always there in 5.0)
+        cube.active_material.use_nodes = True
+    tree = cube.active_material.node_tree
+    node = tree.nodes.new("ShaderNodeTexImage")
+    node.image = bpy.data.images.new("Painted", 16, 16)
+    tree.nodes.active = node
+    assert bpy.ops.sounding.use_image() == {"FINISHED"}
+    assert scene.sounding.image.name == "Painted"
+    with pytest.raises(RuntimeError, match="No image named"):
+        bpy.ops.sounding.use_image(image="Missing")
+
+
 def test_use_result_adds_a_parented_speaker_and_a_strip_in_one_step(addon, tmp_path):
     scene = build_scene()
     cube = bpy.data.objects["Cube"]
