@@ -166,3 +166,9 @@ def test_overlay_pixels_are_flipped_for_the_gpu(addon):
     rgba = addon.click.overlay_rgba(mask)
     assert rgba.shape == (3, 2, 4) and rgba.dtype == np.float32
     assert tuple(rgba[2, 1]) == pytest.approx(addon.click.MASK_RGBA) and rgba[:2].sum() == 0
+
+
+def test_markers_are_diamonds_around_the_clicks(addon):
+    vertices = addon.click.marker_triangles([(10.0, 20.0), (0.0, 0.0)], size=4.0)
+    assert len(vertices) == 12
+    assert set(vertices[:6]) == {(8.0, 20.0), (12.0, 20.0), (10.0, 18.0), (10.0, 22.0)}

@@ -33,6 +33,17 @@ def overlay_rgba(mask: np.ndarray) -> np.ndarray:
     return rgba
 
 
+def marker_triangles(centres, size: float = MARKER_SIZE) -> list[tuple[float, float]]:
+    """Diamond markers around region points: 2 triangles (6 vertices) each, for the UNIFORM_COLOR shader (point
+    sprites differ between Blender versions)."""
+    half = size / 2
+    vertices = []
+    for x, y in centres:
+        left, right, bottom, top = (x - half, y), (x + half, y), (x, y - half), (x, y + half)
+        vertices += [left, bottom, right, left, right, top]
+    return vertices
+
+
 def overlay_mask(settings, image) -> np.ndarray | None:
     """What the selection covers: the id map's objects for a capture, else the server's last masks for the image."""
     ids = operators.capture_of(image)
@@ -86,17 +97,15 @@ def draw_overlay() -> None:
         shader.bind()
         shader.uniform_sampler("image", texture)
         batch.draw(shader)
-    shader = gpu.shader.from_builtin("POINT_UNIFORM_COLOR")
-    gpu.state.point_size_set(MARKER_SIZE)
+    shader = gpu.shader.from_builtin("UNIFORM_COLOR")
     for index, selected in enumerate(settings.objects):
         alpha = 1.0 if index == settings.active_object else INACTIVE_ALPHA
         for positive, colour in ((True, ON_COLOUR), (False, OFF_COLOUR)):
-            points = [view2d.view_to_region(*geometry.pixel_to_uv(p.x, p.y, width, height), clip=False)
-                      for p in selected.points if p.positive == positive]
-            if points:
+            centres = [view2d.view_to_region(*geometry.pixel_to_uv(p.x, p.y, width, height), clip=False)
+                       for p in selected.points if p.positive == positive]
+            if centres:
                 shader.uniform_float("color", (*colour, alpha))
-                batch_for_shader(shader, "POINTS", {"pos": points}).draw(shader)
-    gpu.state.point_size_set(1.0)
+                batch_for_shader(shader, "TRIS", {"pos": marker_triangles(centres)}).draw(shader)
     gpu.state.blend_set("NONE")
 
 
