@@ -61,6 +61,12 @@ def test_panels_draw_everything_they_name(addon):
         log = draw(panel, bpy.context)
         assert ("operator", "sounding.generate") in log and ("operator", "sounding.capture") in log
         assert (("operator", "sounding.click") in log) == (panel.bl_space_type == "IMAGE_EDITOR")
+    settings = scene.sounding
+    for ui_list, items, active in ((addon.panels.SOUNDING_UL_objects, settings.objects, "active_object"),
+                                   (addon.panels.SOUNDING_UL_results, settings.results, "active_result")):
+        log = []
+        ui_list.draw_item(None, bpy.context, Layout(log), settings, items[0], 0, settings, active, 0)
+        assert log
     preferences = bpy.context.preferences.addons[addon.__name__].preferences
     log = []
     type(preferences).draw(SimpleNamespace(layout=Layout(log), bl_rna=preferences.bl_rna), bpy.context)

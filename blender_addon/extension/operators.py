@@ -76,7 +76,7 @@ class SOUNDING_OT_capture(bpy.types.Operator):
 
     bl_idname = "sounding.capture"
     bl_label = "Capture Render"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
     def poll(cls, context):
@@ -104,7 +104,7 @@ class SOUNDING_OT_use_image(bpy.types.Operator):
 
     bl_idname = "sounding.use_image"
     bl_label = "Use Image"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "UNDO"}
 
     image: StringProperty(name="Image", description="Name of the image; empty: the one in view")
 

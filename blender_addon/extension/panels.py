@@ -6,6 +6,16 @@ import bpy
 from . import runtime
 
 
+class SOUNDING_UL_objects(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0):
+        on = sum(p.positive for p in item.points)
+        row = layout.row(align=True)
+        row.label(text=f"{index + 1}: {on} on, {len(item.points) - on} off", icon="RESTRICT_SELECT_OFF")
+        row.prop(item, "target", text="")
+        row.prop(item, "text", text="", icon="SYNTAX_OFF")
+        row.operator("sounding.remove_object", text="", icon="X").index = index
+
+
 class SOUNDING_UL_results(bpy.types.UIList):
     def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0):
         row = layout.row(align=True)
@@ -39,14 +49,8 @@ class SoundingPanel:
         box = layout.box()
         if self.bl_space_type == "IMAGE_EDITOR":
             box.operator("sounding.click", icon="RESTRICT_SELECT_OFF")
-        for index, selected in enumerate(settings.objects):
-            row = box.row(align=True)
-            on = sum(p.positive for p in selected.points)
-            row.label(text=f"{index + 1}: {on} on, {len(selected.points) - on} off",
-                      icon="RADIOBUT_ON" if index == settings.active_object else "RADIOBUT_OFF")
-            row.prop(selected, "target", text="")
-            row.operator("sounding.remove_object", text="", icon="X").index = index
         if settings.objects:
+            box.template_list("SOUNDING_UL_objects", "", settings, "objects", settings, "active_object", rows=2)
             box.operator("sounding.clear_objects", icon="TRASH")
 
         box = layout.box()
@@ -84,7 +88,7 @@ class SOUNDING_PT_view3d(SoundingPanel, bpy.types.Panel):
     bl_space_type = "VIEW_3D"
 
 
-classes = (SOUNDING_UL_results, SOUNDING_PT_image_editor, SOUNDING_PT_view3d)
+classes = (SOUNDING_UL_objects, SOUNDING_UL_results, SOUNDING_PT_image_editor, SOUNDING_PT_view3d)
 
 
 def register():
