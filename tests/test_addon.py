@@ -130,6 +130,9 @@ def test_use_result_adds_a_parented_speaker_and_a_strip_in_one_step(addon, tmp_p
     for s in addon.placement.strips(scene):
         s.mute = True
     assert np.abs(mixdown(scene, tmp_path / "speakers.wav")).max() > 0.01  # the speakers alone are heard
+    assert bpy.ops.sounding.play_result(index=0) == {"FINISHED"}
+    assert addon.runtime.SESSION.preview is not None
+    assert bpy.ops.sounding.stop_preview() == {"FINISHED"} and addon.runtime.SESSION.preview is None
 
 
 def test_a_failed_placement_changes_nothing(addon, tmp_path, monkeypatch):
