@@ -142,3 +142,19 @@ def test_the_render_farm_example_in_the_docs_sounds_every_selected_object(connec
     videos = list((tmp_path / "render").glob("foley_*"))
     assert len(videos) == 1 and videos[0].stat().st_size > 0
     bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_a_server_started_after_a_failure_is_reached_on_the_same_connection(addon, tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    preferences().address, preferences().timeout = address, 1.0
+    build_scene()
+    with pytest.raises(RuntimeError, match="No answer"):
+        bpy.ops.sounding.health()
+    bridge = addon.runtime.SESSION.bridge
+    process = start_server(address, tmp_path / "late.log")
+    try:
+        preferences().timeout = 30.0
+        assert bpy.ops.sounding.health() == {"FINISHED"}
+        assert addon.runtime.SESSION.bridge is bridge and addon.runtime.SESSION.status.startswith("ok")
+    finally:
+        stop_server(process)
