@@ -132,7 +132,8 @@ _NESTED = {"MelConfig": MelConfig, "ImageEncoderConfig": ImageEncoderConfig, "Te
 
 
 def tiny_config() -> ModelConfig:
-    """A complete model small enough for tests: random weights, milliseconds per step on one CPU core."""
+    """A complete model small enough for tests: random weights, milliseconds per step on one CPU core.
+    (Lists, not tuples: the config must equal itself after a JSON round trip.)"""
     return ModelConfig(
         name="tiny",
         image_encoder=ImageEncoderConfig(
@@ -145,14 +146,14 @@ def tiny_config() -> ModelConfig:
                       num_attention_heads=4, projection_dim=32, max_position_embeddings=40, layer_norm_eps=1e-5,
                       bos_token_id=0, eos_token_id=2, pad_token_id=1)),
         conditioner=dict(attention_dim=32, condition_dim=32),
-        unet=dict(sample_size=32, in_channels=8, out_channels=8, block_out_channels=(16, 32), layers_per_block=1,
-                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=(16, 32),
+        unet=dict(sample_size=32, in_channels=8, out_channels=8, block_out_channels=[16, 32], layers_per_block=1,
+                  down_block_types=["DownBlock2D", "CrossAttnDownBlock2D"],
+                  up_block_types=["CrossAttnUpBlock2D", "UpBlock2D"], cross_attention_dim=[16, 32],
                   attention_head_dim=4, norm_num_groups=8, class_embed_type="simple_projection",
                   projection_class_embeddings_input_dim=32, class_embeddings_concat=True),
-        vae=dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=(16, 16, 32),
-                 layers_per_block=1, norm_num_groups=8, down_block_types=("DownEncoderBlock2D",) * 3,
-                 up_block_types=("UpDecoderBlock2D",) * 3, scaling_factor=1.0),
+        vae=dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=[16, 16, 32],
+                 layers_per_block=1, norm_num_groups=8, down_block_types=["DownEncoderBlock2D"] * 3,
+                 up_block_types=["UpDecoderBlock2D"] * 3, scaling_factor=1.0),
         hifigan=dict(model_in_dim=N_MELS, sampling_rate=SAMPLE_RATE, upsample_initial_channel=16,
                      upsample_rates=[10, 4, 4], upsample_kernel_sizes=[20, 8, 8], resblock_kernel_sizes=[3],
                      resblock_dilation_sizes=[[1, 3]], normalize_before=False),

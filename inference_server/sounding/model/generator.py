@@ -39,7 +39,9 @@ class ObjectAwareGenerator(nn.Module):
         self.config = config
         self.image_encoder, self.text_encoder, self.conditioner = image_encoder, text_encoder, conditioner
         self.unet, self.vae, self.vocoder = unet, vae, vocoder
-        self.scheduler_config = dict(scheduler_config)
+        # diffusers' private keys (``_use_default_values``...) would make a fresh model and its reloaded copy pick
+        # different defaults for another scheduler class: keep only the explicit values.
+        self.scheduler_config = {k: v for k, v in scheduler_config.items() if not k.startswith("_")}
         self.info = ModelInfo(name=config.name, sample_rate=config.mel.sample_rate, max_duration=config.max_duration,
                               default_duration=config.default_duration, default_steps=config.default_steps,
                               default_guidance=config.default_guidance)
