@@ -41,7 +41,6 @@ class Running:
     total: int = 0
     outcome: object = None  # bridge.Finished or bridge.Failed
     message: str = ""  # for the user, once it ended
-    placed: placement.Placed | None = None
 
     @property
     def fraction(self) -> float:
@@ -200,9 +199,8 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
     if running.place and generated.sounds:
         first = generated.sounds[0]
         try:
-            running.placed = placement.place(scene, first.path, first.duration, target,
-                                             sound_name(target, first.path), speaker=settings.add_speaker,
-                                             strip=settings.add_strip)
+            placement.place(scene, first.path, first.duration, target, sound_name(target, first.path),
+                            speaker=settings.add_speaker, strip=settings.add_strip)
         except (RuntimeError, ValueError) as exc:
             running.message = f"Generated, but could not add it to the scene: {exc}"
 
