@@ -8,6 +8,8 @@ from bpy.props import (
     BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty, StringProperty,
 )
 
+from .sounding_protocol import constants
+
 #: Long side of captured renders, in pixels.
 DEFAULT_CAPTURE_SIZE = 512
 
@@ -43,8 +45,10 @@ class SoundingSettings(bpy.types.PropertyGroup):
     duration: FloatProperty(name="Duration", default=4.0, min=0.5, max=60.0, unit="TIME_ABSOLUTE",
                             description="Length of the sound in seconds")
     seed: IntProperty(name="Seed", default=0, min=0)
-    variations: IntProperty(name="Variations", default=1, min=1, max=8)
-    steps: IntProperty(name="Steps", default=0, min=0, max=1000, description="Denoising steps; 0: the model's default")
+    variations: IntProperty(name="Variations", default=1, min=1, max=constants.MAX_VARIATIONS,
+                            description="How many sounds to generate (seeds Seed, Seed + 1, ...)")
+    steps: IntProperty(name="Steps", default=0, min=0, max=constants.MAX_STEPS,
+                       description="Denoising steps; 0: the model's default")
     guidance: FloatProperty(name="Guidance", default=0.0, min=0.0, max=20.0,
                             description="Classifier-free guidance scale; 0: the model's default")
     text: StringProperty(name="Hint", description="Optional text hint for the whole selection, such as \"engine\"")
