@@ -149,6 +149,16 @@ def test_a_failed_placement_changes_nothing(addon, tmp_path, monkeypatch):
         bpy.ops.sounding.use_result(index=0)
     assert scene_state(scene) == before
 
+    monkeypatch.undo()
+    bpy.context.view_layer.objects.active = bpy.data.objects["Cube"]
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        with pytest.raises(RuntimeError, match="only be added in Object Mode"):
+            bpy.ops.sounding.use_result(index=0)
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    assert scene_state(scene) == before
+
 
 def test_server_down_is_a_clear_error_and_leaves_the_scene_alone(addon):
     scene = build_scene()

@@ -32,6 +32,8 @@ def add_speaker(sound: bpy.types.Sound, target: bpy.types.Object, name: str, cre
     Order matters (a sound assigned after the operator gives a silent mixdown until the depsgraph rebuilds):
     speaker data with the sound first, then ``object.speaker_add`` (it makes the NLA strip), then the data swap.
     """
+    if not bpy.ops.object.speaker_add.poll():
+        raise ValueError("a Speaker can only be added in Object Mode")
     data = bpy.data.speakers.new(name)
     created.append(data)
     data.sound = sound
