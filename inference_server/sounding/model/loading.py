@@ -25,8 +25,8 @@ from sounding.audio.mel import GriffinLim
 from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import NAMED_CONFIGS, ModelConfig, named_config
 from sounding.model.efficientnet_lite import EfficientNetLite0
-from sounding.model.encoders import (ImageEncoder, build_image_encoder, build_text_encoder, load_image_encoder,
-                                     load_text_encoder, minilm_folder)
+from sounding.model.encoders import (ImageEncoder, TextEncoder, build_image_encoder, build_text_encoder,
+                                     load_image_encoder, load_text_encoder, minilm_folder)
 from sounding.model.generator import ObjectAwareGenerator
 
 CONFIG_FILE = "sounding.json"
@@ -78,7 +78,8 @@ def _vocoder(config: ModelConfig, folder: Path | None):
     return SpeechT5HifiGan.from_pretrained(folder, local_files_only=True)
 
 
-def _image_encoder(config: ModelConfig, folder: Path | None) -> ImageEncoder:
+def image_encoder_from(config: ModelConfig, folder: Path | None) -> ImageEncoder:
+    """From a folder, from the EfficientNet-Lite0 package (``EFFICIENTNET_PACKAGE``), or random (None)."""
     if folder is None:
         return build_image_encoder(config.image_encoder)
     if str(folder) == EFFICIENTNET_PACKAGE:
@@ -91,7 +92,8 @@ def _image_encoder(config: ModelConfig, folder: Path | None) -> ImageEncoder:
     return load_image_encoder(config.image_encoder, folder)
 
 
-def _text_encoder(config: ModelConfig, folder: Path | None, tokenizer: Path | None):
+def text_encoder_from(config: ModelConfig, folder: Path | None, tokenizer: Path | None) -> TextEncoder:
+    """From folders, from the MiniLM package (``MINILM_PACKAGE``), or random (None)."""
     if folder is None:
         return build_text_encoder(config.text_encoder)
     if str(folder) == MINILM_PACKAGE:
@@ -103,8 +105,8 @@ def assemble(config: ModelConfig, folders: dict[str, Path], scheduler_config: di
     """Load each component found in ``folders`` and build the others from ``config`` with ``config.init_seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.init_seed)
-        image_encoder = _image_encoder(config, folders.get("image_encoder"))
-        text_encoder = _text_encoder(config, folders.get("text_encoder"), folders.get("tokenizer"))
+        image_encoder = image_encoder_from(config, folders.get("image_encoder"))
+        text_encoder = text_encoder_from(config, folders.get("text_encoder"), folders.get("tokenizer"))
         if "conditioner" in folders:
             conditioner = ObjectAwareConditioner.from_pretrained(folders["conditioner"])
         else:
