@@ -16,7 +16,7 @@ import soundfile
 from sounding_protocol.client import RequestTimeout, SoundingClient
 from sounding_protocol.constants import OP_GENERATE
 from sounding_protocol.errors import ProtocolError
-from test_server_harness import HEIGHT, WIDTH, mask_png, png, read_mask, running_server
+from test_server_harness import HEIGHT, WIDTH, mask_png, png, read_mask, running_server, wait_until_ready
 
 from sounding.cli import main
 
@@ -100,10 +100,7 @@ def test_serve_subprocess_answers_and_stops_gracefully_on_sigterm():
     try:
         endpoint = _wait_for_endpoint(lines)
         with SoundingClient(endpoint, timeout=60) as client:
-            deadline = time.monotonic() + SUBPROCESS_START_TIMEOUT_S
-            while client.health()["status"] != "ok":
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            wait_until_ready(client.health, SUBPROCESS_START_TIMEOUT_S)
             fields = {"image": {"blob": 1, "format": "png"}, "objects": [{"points": [[5, 5]]}], "steps": 1000}
             job = client.send(OP_GENERATE, fields, [png()])
             stages = []

@@ -9,6 +9,7 @@ from sounding_protocol.constants import OP_GENERATE, OP_HEALTH, OP_SEGMENT
 from sounding_protocol.errors import ProtocolError
 from test_server_harness import (
     HEIGHT, WIDTH, GatedGenerator, engine_with, mask_png, png, read_mask, running_server, tiny_engine,
+    wait_until_ready,
 )
 
 CLICK = [ObjectSelection(points=[(20, 20)])]
@@ -17,8 +18,7 @@ CLICK = [ObjectSelection(points=[(20, 20)])]
 @pytest.fixture(scope="module")
 def client():
     with running_server() as server, SoundingClient(server.endpoint, timeout=60) as client:
-        while client.health()["status"] != "ok":
-            time.sleep(0.05)
+        wait_until_ready(client.health)
         yield client
 
 

@@ -99,15 +99,20 @@ class RawDealer:
         self.send({"v": 1, "id": request_id, "op": "health"})
         return self.final()[0]
 
-    def wait_until_ready(self, timeout: float = REPLY_TIMEOUT_S) -> dict:
-        deadline = time.monotonic() + timeout
-        while (reply := self.health())["status"] != "ok":
-            assert time.monotonic() < deadline, "the engine did not load"
-            time.sleep(0.05)
-        return reply
+    def wait_until_ready(self) -> dict:
+        return wait_until_ready(self.health)
 
     def close(self) -> None:
         self.socket.close(linger=0)
+
+
+def wait_until_ready(health, timeout: float = REPLY_TIMEOUT_S) -> dict:
+    """Poll ``health()`` until the engine has loaded; fail (never hang) after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while (reply := health())["status"] != "ok":
+        assert time.monotonic() < deadline, "the engine did not load"
+        time.sleep(0.05)
+    return reply
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from typing import Any, Callable
 
 import zmq
@@ -78,7 +79,7 @@ class Server:
             authenticator = secure_socket(router, self.config)
             router.bind(self.config.bind)
             self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
-            events_endpoint = f"inproc://sounding-worker-{id(self):x}"
+            events_endpoint = f"inproc://sounding-worker-{uuid.uuid4().hex}"  # one per server
             events.bind(events_endpoint)
             worker = Worker(self._engine_factory, self._queue, events_endpoint)
             worker.start()
