@@ -158,3 +158,13 @@ def test_a_server_started_after_a_failure_is_reached_on_the_same_connection(addo
         assert addon.runtime.SESSION.bridge is bridge and addon.runtime.SESSION.status.startswith("ok")
     finally:
         stop_server(process)
+
+
+def test_a_text_hint_alone_makes_a_sound_without_a_speaker(connected):
+    scene = build_scene()
+    bpy.ops.sounding.use_image(image=bpy.data.images.new("Photo", 48, 32).name)
+    scene.sounding.text, scene.sounding.duration, scene.sounding.steps = "rain", 1.0, 2
+    assert bpy.ops.sounding.generate(place=True) == {"FINISHED"}
+    assert len(scene.sounding.results) == 1 and scene.sounding.results[0].target is None
+    assert not [o for o in bpy.data.objects if o.type == "SPEAKER"]
+    assert len(list(connected.placement.strips(scene))) == 1
