@@ -11,7 +11,7 @@ Extensions to v1 (allowed by the contract: new optional fields; see docs/protoco
 - ``cancel``'s result has ``cancelled`` (bool): whether the target was still pending.
 - ``generate``'s result has ``steps`` and ``guidance``: the values actually used.
 """
-from sounding_protocol.constants import PROTOCOL_VERSION
-from sounding_protocol.errors import ProtocolError
+from .constants import PROTOCOL_VERSION
+from .errors import ProtocolError
 
 __all__ = ["PROTOCOL_VERSION", "ProtocolError"]

@@ -17,12 +17,12 @@ from typing import Any, Callable, Sequence
 
 import zmq
 
-from sounding_protocol.constants import (
+from .constants import (
     DEFAULT_ENDPOINT, INTERNAL, OP_CANCEL, OP_GENERATE, OP_HEALTH, OP_SEGMENT, PROTOCOL_VERSION, TYPE_ERROR,
     TYPE_PROGRESS, TYPE_RESULT,
 )
-from sounding_protocol.errors import ProtocolError
-from sounding_protocol.framing import decode_header, encode_message
+from .errors import ProtocolError
+from .framing import decode_header, encode_message
 
 #: Seconds a request may go without any message (progress or final) before the client gives up on it.
 DEFAULT_TIMEOUT = 30.0

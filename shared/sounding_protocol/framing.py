@@ -5,10 +5,10 @@ import json
 import math
 from typing import Any, Sequence
 
-from sounding_protocol.constants import (
+from .constants import (
     BAD_REQUEST, DEFAULT_LIMITS, PROTOCOL_VERSION, TOO_LARGE, TYPE_ERROR, TYPE_PROGRESS, TYPE_RESULT, Limits,
 )
-from sounding_protocol.errors import ProtocolError
+from .errors import ProtocolError
 
 Frames = Sequence[bytes]
 

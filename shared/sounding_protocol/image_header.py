@@ -5,8 +5,8 @@ and the add-on can check its own requests; both stay pure Python.
 """
 from __future__ import annotations
 
-from sounding_protocol.constants import BAD_REQUEST
-from sounding_protocol.errors import ProtocolError
+from .constants import BAD_REQUEST
+from .errors import ProtocolError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8"

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
-from sounding_protocol.constants import (
+from .constants import (
     AUDIO_FORMATS, BAD_REQUEST, DEFAULT_LIMITS, IMAGE_FORMATS, MASK_FORMATS, MAX_ID_CHARS, MAX_SEED, OP_CANCEL,
     OP_GENERATE, OP_HEALTH, OP_SEGMENT, OPS, PROTOCOL_VERSION, TOO_LARGE, UNKNOWN_OP, UNSUPPORTED_VERSION, Limits,
 )
-from sounding_protocol.errors import ProtocolError
-from sounding_protocol.framing import Frames, check_message_size, is_finite_number
-from sounding_protocol.image_header import image_size
+from .errors import ProtocolError
+from .framing import Frames, check_message_size, is_finite_number
+from .image_header import image_size
 
 
 @dataclass
