@@ -1,5 +1,4 @@
 """Checkpoints: a resumed run equals an uninterrupted one; frozen parts stay frozen; the CLI runs a JSON config."""
-import csv
 import json
 
 import numpy as np
