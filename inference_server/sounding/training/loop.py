@@ -20,7 +20,7 @@ from diffusers import DDPMScheduler
 from torch import nn
 from tqdm.auto import tqdm
 
-from sounding.model.config import ModelConfig, named_config
+from sounding.model.config import NAMED_CONFIGS, ModelConfig, named_config
 from sounding.model.generator import ObjectAwareGenerator
 from sounding.model.loading import build_generator, load_generator, save_generator
 from sounding.model.masking import substitute
@@ -93,11 +93,13 @@ class TrainResult:
 
 
 def _initial_generator(config: TrainConfig) -> ObjectAwareGenerator:
-    if config.model_overrides:
-        model_config = ModelConfig.from_dict({**json.loads(named_config(config.model).to_json()),
-                                              **config.model_overrides})
-        return build_generator(model_config)
-    return load_generator(config.model)
+    """A named config is built (pretrained sources + seeded random rest), a directory is loaded."""
+    if config.model not in NAMED_CONFIGS:
+        if config.model_overrides:
+            raise ValueError("model_overrides apply to named configs only, not to a model directory")
+        return load_generator(config.model)
+    model_config = json.loads(named_config(config.model).to_json())
+    return build_generator(ModelConfig.from_dict({**model_config, **config.model_overrides}))
 
 
 def _set_trainable(generator: ObjectAwareGenerator, trained: tuple[str, ...]) -> list[nn.Parameter]:
