@@ -3,6 +3,7 @@ import pytest
 from sounding_protocol.client import CurveKeys, RequestTimeout, SoundingClient
 from test_server_harness import running_server
 
+from sounding.cli import main
 from sounding.server.config import ServerConfig
 from sounding.server.router import Server
 from sounding.server.security import ConfigurationError, create_keys, is_loopback
@@ -31,7 +32,8 @@ def test_half_a_key_configuration_is_refused(tmp_path):
 
 
 def test_curve_server_answers_only_clients_with_keys(tmp_path):
-    server_public, client_public = create_keys(str(tmp_path / "keys"))
+    assert main(["keys", "--out", str(tmp_path / "keys")]) == 0
+    server_public, client_public = tmp_path / "keys" / "server.key", tmp_path / "keys" / "client.key"
     clients = tmp_path / "clients"
     clients.mkdir()
     (clients / client_public.name).write_bytes(client_public.read_bytes())

@@ -32,7 +32,8 @@ def keys(args: argparse.Namespace) -> int:
 
     server_public, client_public = create_keys(args.out)
     print(f"server: {server_public}_secret (serve --curve-secret-key), {server_public} (clients' --curve-server-key)")
-    print(f"client: {client_public}_secret (--curve-client-key); put {client_public.name} in serve's --curve-clients DIR")
+    print(f"client: {client_public}_secret (--curve-client-key); "
+          f"copy {client_public.name} into serve's --curve-clients DIR")
     return 0
 
 

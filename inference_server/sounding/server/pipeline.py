@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Hashable, Sequence
 
 import numpy as np
-from sounding_protocol.constants import MAX_SEED, TOO_LARGE
+from sounding_protocol.constants import TOO_LARGE
 from sounding_protocol.errors import ProtocolError
 from sounding_protocol.validation import GenerateRequest, ObjectInput, SegmentRequest
 
@@ -19,7 +19,9 @@ from sounding.engine import Engine, GenerationRequest, ObjectMask, ObjectPrompt,
 from sounding.server.images import decode_image, decode_mask, encode_mask
 
 #: (header fields, blobs) of a result; blob k of the header is ``blobs[k - 1]``.
-Reply = tuple[dict[str, Any], list[bytes]]
+ResultParts = tuple[dict[str, Any], list[bytes]]
+#: Seeds the server picks when a request has none: short enough to read off the UI and type back in.
+RANDOM_SEEDS = 2**31
 
 
 @dataclass
@@ -55,15 +57,15 @@ def segment_objects(engine: Engine, image: np.ndarray, prompts: Sequence[ObjectP
     return masks
 
 
-def masks_reply(masks: Sequence[ObjectMask], first_blob: int) -> Reply:
+def mask_parts(masks: Sequence[ObjectMask], first_blob: int) -> ResultParts:
     refs = [{"blob": first_blob + i, "format": "png", "score": float(m.score)} for i, m in enumerate(masks)]
     return {"masks": refs}, [encode_mask(m.mask) for m in masks]
 
 
-def run_segment(engine: Engine, request: SegmentRequest, progress: ProgressFn) -> Reply:
+def run_segment(engine: Engine, request: SegmentRequest, progress: ProgressFn) -> ResultParts:
     image = decode_image(request.image)
     prompts = object_prompts(request.objects, request.image.width, request.image.height)
-    return masks_reply(segment_objects(engine, image, prompts, progress), first_blob=1)
+    return mask_parts(segment_objects(engine, image, prompts, progress), first_blob=1)
 
 
 def prepare_generation(engine: Engine, request: GenerateRequest, progress: ProgressFn) -> PreparedGeneration:
@@ -76,7 +78,7 @@ def prepare_generation(engine: Engine, request: GenerateRequest, progress: Progr
     image = decode_image(request.image)
     prompts = object_prompts(request.objects, request.image.width, request.image.height)
     masks = segment_objects(engine, image, prompts, progress)
-    seed = secrets.randbelow(MAX_SEED - request.variations + 2) if request.seed is None else request.seed
+    seed = secrets.randbelow(RANDOM_SEEDS) if request.seed is None else request.seed
     generation = GenerationRequest(
         image=image, region=Engine.region(prompts, masks), text=Engine.text_hint(prompts), duration=duration,
         seed=seed, steps=info.default_steps if request.steps is None else request.steps,
@@ -85,7 +87,8 @@ def prepare_generation(engine: Engine, request: GenerateRequest, progress: Progr
     return PreparedGeneration(request, generation, masks, engine.generator.batch_key(generation))
 
 
-def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration], progress: ProgressFn) -> list[Reply]:
+def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
+                         progress: ProgressFn) -> list[ResultParts]:
     """One ``generate`` call for jobs with equal batch keys; one reply per job (audio blobs first, then masks)."""
     outputs = engine.generator.generate([p.generation for p in batch], progress)
     if len(outputs) != len(batch):
@@ -101,7 +104,7 @@ def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration], pr
         blobs = [encode_audio(clip, sample_rate, fmt) for clip in clips]
         audio = [{"blob": i + 1, "format": fmt, "sample_rate": sample_rate, "duration": clip.size / sample_rate,
                   "seed": generation.seed + i} for i, clip in enumerate(clips)]
-        mask_fields, mask_blobs = masks_reply(prepared.masks, first_blob=len(blobs) + 1)
+        mask_fields, mask_blobs = mask_parts(prepared.masks, first_blob=len(blobs) + 1)
         replies.append(({"audio": audio, **mask_fields, "steps": generation.steps, "guidance": generation.guidance},
                         blobs + mask_blobs))
     return replies
