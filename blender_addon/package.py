@@ -1,7 +1,7 @@
 """Build the Sounding Blender extension zip (``python3 build.py addon`` runs this with the project's venv Python).
 
 1. Stage ``blender_addon/extension/`` into a build folder and vendor ``shared/sounding_protocol`` into it as the
-   sub-package ``sounding_protocol`` (the add-on imports it relatively, so there is never a second copy in the repo).
+   sub-package ``sounding_protocol`` (imported relatively, so there is never a second copy in the repo).
 2. Download the pyzmq wheels for every platform Blender ships on (cached in ``build/addon-wheels``; never committed)
    and list them in the staged ``blender_manifest.toml``.
 3. Build the zip with Blender's own extension tool and validate it.
@@ -38,9 +38,8 @@ WHEEL_TARGETS = [
     for python in ("3.11", "3.12")
 ]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
-#: ``from sounding_protocol.x import y`` / ``from sounding_protocol import y`` inside the vendored copy.
-ABSOLUTE_FROM = re.compile(r"^(\s*)from sounding_protocol(\.|\s)", re.MULTILINE)
-ABSOLUTE_IMPORT = re.compile(r"^\s*import sounding_protocol", re.MULTILINE)
+#: An absolute self-import would make the vendored copy load whatever ``sounding_protocol`` Blender's Python has.
+ABSOLUTE_SELF_IMPORT = re.compile(r"^\s*(from|import)\s+sounding_protocol\b", re.MULTILINE)
 
 
 def blender_ext_script() -> Path:
@@ -67,16 +66,12 @@ def stage(dest: Path) -> Path:
 
 
 def vendor_protocol(dest: Path) -> None:
-    """Copy the protocol package to ``dest`` with its absolute self-imports made relative, so the add-on uses its
-    own copy and never a ``sounding_protocol`` that happens to be importable in Blender's Python."""
+    """Copy the protocol package to ``dest``; its modules must import each other relatively."""
     shutil.copytree(PROTOCOL, dest, ignore=IGNORE)
     for path in dest.rglob("*.py"):
-        text = path.read_text()
-        if ABSOLUTE_IMPORT.search(text):
-            sys.exit(f"{path.relative_to(dest)}: `import sounding_protocol...` cannot be vendored; "
-                     "use `from sounding_protocol... import`")
-        dots = "." * len(path.relative_to(dest).parts)  # "." in the package, ".." one folder down
-        path.write_text(ABSOLUTE_FROM.sub(lambda m: f"{m.group(1)}from {dots}{'' if m.group(2) == '.' else ' '}", text))
+        if ABSOLUTE_SELF_IMPORT.search(path.read_text()):
+            sys.exit(f"{PROTOCOL / path.relative_to(dest)} imports sounding_protocol absolutely: the add-on vendors "
+                     "the package under its own name, so its modules must import each other relatively")
 
 
 def download_wheels(cache: Path) -> list[Path]:
