@@ -6,7 +6,7 @@
    and list them in the staged ``blender_manifest.toml``.
 3. Build the zip with Blender's own extension tool and validate it.
 
-    python blender_addon/package.py [--output-dir dist] [--no-wheels]
+    python blender_addon/package.py [--output-dir dist]
 """
 from __future__ import annotations
 
@@ -102,11 +102,10 @@ def add_wheels(staged: Path, wheels: list[Path]) -> None:
     manifest.write_text(f"{head.rstrip()}\n\nwheels = [{listing}]\n{sep}{tail}")
 
 
-def build(output_dir: Path, with_wheels: bool = True, build_dir: Path = BUILD) -> Path:
+def build(output_dir: Path, build_dir: Path = BUILD) -> Path:
     """Stage, add wheels, build and validate; returns the zip's path."""
     staged = stage(build_dir / "sounding")
-    if with_wheels:
-        add_wheels(staged, download_wheels(WHEEL_CACHE))
+    add_wheels(staged, download_wheels(WHEEL_CACHE))
     output_dir.mkdir(parents=True, exist_ok=True)
     tool = blender_ext_script()
     manifest = tomllib.loads((staged / "blender_manifest.toml").read_text())
@@ -120,10 +119,8 @@ def build(output_dir: Path, with_wheels: bool = True, build_dir: Path = BUILD) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", type=Path, default=ROOT / "dist")
-    parser.add_argument("--no-wheels", action="store_true",
-                        help="leave pyzmq out (for a Blender whose Python already has it; tests)")
     args = parser.parse_args(argv)
-    print(build(args.output_dir, with_wheels=not args.no_wheels))
+    print(build(args.output_dir))
     return 0
 
 
