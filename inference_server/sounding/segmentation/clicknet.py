@@ -130,7 +130,7 @@ def click_maps(points: np.ndarray, labels: np.ndarray, grid: tuple[int, int], sc
 
 def normalise(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float, ImageNet-normalised."""
-    x = torch.from_numpy(image).permute(2, 0, 1).float().div(255)
+    x = torch.tensor(image).permute(2, 0, 1).float().div(255)
     return ((x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None])[None]
 
 

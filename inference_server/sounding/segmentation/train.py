@@ -1,7 +1,7 @@
 """Train the embedded click decoder on composites of the ``train`` split (``python -m sounding.segmentation.train``).
 
-The backbone is frozen, so its features are computed once per composite and kept in memory (float16); training
-then runs only the decoder. Clicks are simulated iteratively as in RITM (Sofiiuk et al. 2022): a first click inside
+The backbone is frozen, so its features are computed once per composite, kept in memory (float16) and cached in
+the data directory; training then runs only the decoder. Clicks are simulated iteratively as in RITM (Sofiiuk et al. 2022): a first click inside
 the object (the protocol's farthest-from-boundary point or a random interior point), then up to two corrective
 clicks placed by :func:`sounding.segmentation.clicks.next_click` on the decoder's own current prediction.
 """
@@ -28,9 +28,9 @@ DATA_DIR = Path("data/segmentation")
 
 @dataclass
 class TrainConfig:
-    composites: int = 2500
+    composites: int = 1500
     steps: int = 2000
-    batch_size: int = 16
+    batch_size: int = 8
     lr: float = 2e-3
     max_corrections: int = 2  # corrective clicks simulated per sample (0..max)
     seed: int = 0
@@ -70,12 +70,17 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     if max(config.size) != net.work_size:
         raise ValueError(f"composite size {config.size} must have longest side work_size={net.work_size}")
     start = time.time()
-    composites = composite_set(data_dir, "train", config.composites, seed=config.seed, size=config.size)
-    backbone = Backbone.pretrained()
-    features = precompute_features(backbone, [c.image for c in composites])
-    masks = [c.mask for c in composites]
+    cache = data_dir / f"train-features-{config.composites}-{config.seed}-{config.size[0]}x{config.size[1]}.pt"
+    if cache.is_file():
+        stored = torch.load(cache, weights_only=True)
+        features, masks = stored["features"], list(stored["masks"].numpy())
+    else:
+        composites = composite_set(data_dir, "train", config.composites, seed=config.seed, size=config.size)
+        features = precompute_features(Backbone.pretrained(), [c.image for c in composites])
+        masks = [c.mask for c in composites]
+        torch.save({"features": features, "masks": torch.from_numpy(np.stack(masks))}, cache)
     targets = torch.from_numpy(np.stack(masks)).float()[:, None]  # (N, 1, H, W)
-    print(f"{len(composites)} composites and features in {time.time() - start:.0f} s", flush=True)
+    print(f"{len(masks)} composites and features in {time.time() - start:.0f} s", flush=True)
 
     decoder = ClickDecoder(net)
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.lr, weight_decay=1e-4)
@@ -84,7 +89,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     cell = grid[1] / config.size[1]
     log = []
     for step in range(config.steps):
-        index = rng.integers(0, len(composites), config.batch_size)
+        index = rng.integers(0, len(masks), config.batch_size)
         feats = batch_tensors(features, index)
         clicks = [[(*first_click(masks[i], rng), 1)] for i in index]
         for _ in range(int(rng.integers(0, config.max_corrections + 1))):
@@ -109,7 +114,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
         loss.backward()
         optimizer.step()
         schedule.step()
-        log.append(float(loss))
+        log.append(loss.item())
         if (step + 1) % 50 == 0:
             print(f"step {step + 1}/{config.steps} loss {np.mean(log[-50:]):.4f} {time.time() - start:.0f} s",
                   flush=True)

@@ -1,0 +1,63 @@
+"""The embedded click network: shapes, the feature cache, click maps and the saved layout (random decoder weights)."""
+import numpy as np
+import pytest
+import torch
+
+from sounding.segmentation import load_segmenter
+from sounding.segmentation.clicknet import (Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter, click_maps,
+                                            keep_clicked_parts, save_decoder)
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    torch.manual_seed(0)
+    config = ClickNetConfig(work_size=128)
+    return ClickNetSegmenter(ClickDecoder(config), config, backbone=Backbone.pretrained())
+
+
+def image(seed=0, h=90, w=120):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_backbone_gives_four_strides(segmenter):
+    features = segmenter.backbone(torch.zeros(1, 3, 96, 128))
+    assert [tuple(f.shape[1:]) for f in features] == [(24, 24, 32), (40, 12, 16), (112, 6, 8), (320, 3, 4)]
+
+
+def test_mask_is_full_size_and_second_click_skips_the_backbone(segmenter):
+    calls = []
+    hook = segmenter.backbone.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        segmenter.cache.clear()
+        first = segmenter.segment(image(), np.array([[60.0, 45.0]]), np.array([1]))
+        second = segmenter.segment(image(), np.array([[60.0, 45.0], [5.0, 5.0]]), np.array([1, 0]))
+    finally:
+        hook.remove()
+    assert len(calls) == 1
+    for result in (first, second):
+        assert result.mask.shape == (90, 120) and result.mask.dtype == bool and 0.0 <= result.score <= 1.0
+
+
+def test_click_maps_peak_at_the_clicks():
+    maps = click_maps(np.array([[11.0, 7.0], [31.0, 21.0]]), np.array([1, 0]), (12, 16), 0.5, (0.05, 0.2))
+    assert maps.shape == (4, 12, 16)
+    assert np.unravel_index(int(maps[0].argmax()), (12, 16)) == (3, 5)  # (7, 11) * 0.5 -> the centre of cell (3, 5)
+    assert np.unravel_index(int(maps[2].argmax()), (12, 16)) == (10, 15)  # negative narrow map
+    assert maps[1].sum() > maps[0].sum()  # the wide map is wider
+    assert float(maps[2:].min()) >= 0 and float(maps.max()) <= 1
+
+
+def test_keep_clicked_parts():
+    mask = np.zeros((10, 10), bool)
+    mask[1:3, 1:3] = mask[6:9, 6:9] = True
+    kept = keep_clicked_parts(mask, np.array([[7.0, 7.0]]), np.array([1]))
+    assert kept[7, 7] and not kept[1:3, 1:3].any()
+    assert np.array_equal(keep_clicked_parts(mask, np.array([[0.0, 9.0]]), np.array([1])), mask)
+
+
+def test_saved_decoder_loads_back(segmenter, tmp_path):
+    save_decoder(segmenter.decoder, segmenter.config, tmp_path)
+    loaded = load_segmenter(str(tmp_path))
+    assert isinstance(loaded, ClickNetSegmenter) and loaded.config == segmenter.config
+    points, labels = np.array([[60.0, 45.0]]), np.array([1])
+    assert np.array_equal(loaded.segment(image(), points, labels).mask, segmenter.segment(image(), points, labels).mask)
