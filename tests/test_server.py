@@ -298,3 +298,34 @@ def _run_and_catch(server) -> Exception | None:
     except Exception as exc:  # the test inspects it
         return exc
     return None
+
+
+def test_mutated_requests_each_get_exactly_one_final_reply(dealer):
+    import random
+
+    rng = random.Random(1234)
+    values = [None, "x", -1, 0, 1, 1.5, [], {}, True, "9" * 100, [[1, 2]], {"blob": 1}, {"blob": 2, "format": "png"}]
+    sent = 0
+    for n in range(60):
+        header = generate(f"m{n}", objects=[{"points": [[5, 5]], "labels": [1], "text": "t"}], duration=0.2)
+        for _ in range(rng.randint(1, 3)):
+            objects = header.get("objects")
+            first = objects[0] if isinstance(objects, list) and objects and isinstance(objects[0], dict) else {}
+            target = first if first and rng.random() < 0.4 else header
+            key = rng.choice(sorted(target))
+            if rng.random() < 0.3:
+                del target[key]
+            else:
+                target[key] = rng.choice(values)
+        frames = [json.dumps(header).encode(), png()][:rng.randint(1, 2)]
+        if rng.random() < 0.2:
+            frames[0] = frames[0][:rng.randint(0, len(frames[0]))]
+        dealer.send_frames(*frames)
+        sent += 1
+    finals = [dealer.final()[0] for _ in range(sent)]
+    assert {h["type"] for h in finals} == {"result", "error"}  # some mutations stay valid
+    answered = [h["id"] for h in finals if h["id"] is not None]
+    assert len(answered) == len(set(answered))  # never two final replies for one id
+    with pytest.raises(TimeoutError):
+        dealer.receive(timeout=0.3)  # and nothing more
+    assert dealer.health()["status"] == "ok"
