@@ -62,6 +62,12 @@ def add_point(context, x: float, y: float, negative: bool = False, new_object: b
     return None
 
 
+def report_outcome(operator, running: runtime.Running, failed: bool) -> set[str]:
+    """Report a job the operator waited for; its return value (a failure cancels: no undo step, nothing changed)."""
+    operator.report({"ERROR"} if failed else {"INFO"}, running.message)
+    return {"CANCELLED"} if failed else {"FINISHED"}
+
+
 def clicked_objects(settings) -> list:
     """(points, labels, text) per object, for :func:`bridge.selections`."""
     return [([(p.x, p.y) for p in o.points], [int(p.positive) for p in o.points], o.text) for o in settings.objects]
@@ -202,11 +208,8 @@ class SOUNDING_OT_health(bpy.types.Operator):
             return {"CANCELLED"}
         if running.outcome is None:
             return {"FINISHED"}
-        if isinstance(running.outcome, bridge.Failed) or bridge.health_problem(running.outcome.result):
-            self.report({"ERROR"}, running.message)
-            return {"CANCELLED"}
-        self.report({"INFO"}, running.message)
-        return {"FINISHED"}
+        failed = isinstance(running.outcome, bridge.Failed) or bridge.health_problem(running.outcome.result)
+        return report_outcome(self, running, bool(failed))
 
 
 class SOUNDING_OT_generate(bpy.types.Operator):
@@ -253,11 +256,7 @@ class SOUNDING_OT_generate(bpy.types.Operator):
         if running.outcome is None:
             self.report({"INFO"}, "Generating...")
             return {"FINISHED"}
-        if isinstance(running.outcome, bridge.Failed):
-            self.report({"ERROR"}, running.message)
-            return {"CANCELLED"}
-        self.report({"INFO"}, running.message)
-        return {"FINISHED"}
+        return report_outcome(self, running, isinstance(running.outcome, bridge.Failed))
 
 
 class SOUNDING_OT_cancel(bpy.types.Operator):
