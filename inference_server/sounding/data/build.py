@@ -14,11 +14,11 @@ import soundfile
 from PIL import Image
 from tqdm import tqdm
 
-from sounding.data import audio_prep
+from sounding.data import audio_prep, renders
 from sounding.data.classes import CLASSES
 from sounding.data.compose import ComposeConfig, compose_scene
-from sounding.data.images import (IMAGE_PACKAGES, class_image_pool, extract_sweethome3d_icons, image_key,
-                                  image_licence, image_roots, load_cutout, to_cutout)
+from sounding.data.images import (IMAGE_PACKAGES, class_image_pool, extract_sweethome3d_icons, image_group,
+                                  image_key, image_licence, image_roots, load_cutout, to_cutout)
 from sounding.data.manifest import ClipRow, check_rows, write_manifest
 from sounding.data.packages import ensure_packages
 from sounding.data.reserved import is_reserved
@@ -32,13 +32,15 @@ STATS_NAME = "stats.json"
 @dataclass
 class BuildConfig:
     out: Path
-    #: Source names (see :data:`sounding.data.sources.SOURCE_MODULES`); None: all but the optional ones.
+    #: Source names (see :data:`sounding.data.sources.SOURCE_MODULES`); None: all (0 A.D. only with ``with_0ad``).
     sources: list[str] | None = None
-    #: Include the optional 0 A.D. source (1.4 GB download) when ``sources`` is None.
-    with_0ad: bool = False
+    #: Include the 0 A.D. source (a 1.4 GB download, 72 s to fetch and unpack here) when ``sources`` is None.
+    with_0ad: bool = True
     install: bool = True
     #: Classes with fewer distinct recordings are left out (they could not be both trained on and tested).
     min_recordings_per_class: int = 2
+    #: Render the Sweet Home 3D models in Blender for the class pools (needs bpy; cached).
+    render_models: bool = True
     #: Multi-object scenes (2-3 objects) per single-object clip of the split.
     scenes_per_clip: float = 1.0
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -66,6 +68,11 @@ class PreparedClip:
 
 def _rng(key: str) -> np.random.Generator:
     return np.random.default_rng(abs(hash_text(key)))
+
+
+def _digest(*parts) -> str:
+    """Names cached outputs after their inputs, so a changed source list or picture never reuses a stale file."""
+    return f"{abs(hash_text(repr(parts))) % 16 ** 8:08x}"
 
 
 def collect_clips(modules: list) -> list[SourceClip]:
@@ -112,17 +119,21 @@ def prepare_audio(clips: list[SourceClip], split_of: dict[str, str], out: Path,
 def attach_cutouts(prepared: list[PreparedClip], out: Path, config: BuildConfig) -> None:
     """Each clip gets a cut-out: its source's own picture, or one from its class's image pool. The pool is split
     like the recordings, so a test clip is shown with a picture no train clip uses (when the class has enough)."""
-    roots = image_roots(out / "cache" / "sweethome3d")
-    if any(item.clip.load_image is None for item in prepared):
+    roots = {**image_roots(out / "cache" / "sweethome3d"), "render": (renders.render_dir(out), "")}
+    needs_pool = sorted({item.clip.label for item in prepared if item.clip.load_image is None})
+    rendered: dict[str, list[Path]] = {}
+    if needs_pool:
         extract_sweethome3d_icons(roots["sweethome3d"][0])
+        if config.render_models:
+            rendered = renders.render_models(out)
     pools: dict[tuple[str, str], list[tuple[str, Path]]] = defaultdict(list)
-    for label in sorted({item.clip.label for item in prepared if item.clip.load_image is None}):
-        pool = class_image_pool(label, roots)
+    for label in needs_pool:
+        pool = class_image_pool(label, roots) + [("render", path) for path in rendered.get(label, [])]
         if not pool:
             raise FileNotFoundError(f"no picture installed for class {label!r}")
-        pool_split = assign_splits({str(path): label for _, path in pool}, config.split)
+        pool_split = assign_splits({image_group(*entry): label for entry in pool}, config.split)
         for root_name, path in pool:
-            pools[label, pool_split[str(path)]].append((root_name, path))
+            pools[label, pool_split[image_group(root_name, path)]].append((root_name, path))
         for split in ("val", "test"):
             pools[label, split] = pools[label, split] or pools[label, "train"] or pool
         pools[label, "train"] = pools[label, "train"] or pool
@@ -136,7 +147,7 @@ def attach_cutouts(prepared: list[PreparedClip], out: Path, config: BuildConfig)
             continue
         pool = pools[clip.label, item.split]
         root_name, path = pool[abs(hash_text(clip.id)) % len(pool)]
-        item.cutout_path = f"cutouts/pool/{clip.label}-{image_key(path)}.png"
+        item.cutout_path = f"cutouts/pool/{clip.label}-{image_key(path.relative_to(roots[root_name][0]))}.png"
         item.image_source = f"{root_name}:{path.relative_to(roots[root_name][0])}"
         item.image_licence = image_licence(root_name, path)
         if not (out / item.cutout_path).exists():
@@ -156,7 +167,8 @@ def single_object_rows(prepared: list[PreparedClip], out: Path, config: BuildCon
     rows = []
     for item in tqdm(prepared, desc="single-object images", unit="clip"):
         clip = item.clip
-        image_path, mask_path = f"images/{clip.id}.png", f"masks/{clip.id}.png"
+        key = f"{clip.id}-{_digest(item.cutout_path, config.compose)}"
+        image_path, mask_path = f"images/{key}.png", f"masks/{key}.png"
         if not (out / image_path).exists() or not (out / mask_path).exists():
             with Image.open(out / item.cutout_path) as cutout:
                 scene, (mask,) = compose_scene([cutout.copy()], _rng(clip.id), config.compose)
@@ -202,10 +214,11 @@ def scene_rows(prepared: list[PreparedClip], out: Path, config: BuildConfig) -> 
             by_label[item.clip.label].append(item)
         count = round(config.scenes_per_clip * len(items))
         for number in tqdm(range(count), desc=f"scenes ({split})", unit="scene"):
-            scene_id = f"scene-{split}-{number:05d}"
-            rng = _rng(scene_id)
+            rng = _rng(f"scene-{split}-{number}")
             chosen_labels = rng.choice(labels, size=min(len(labels), int(rng.integers(2, 4))), replace=False)
             objects = [by_label[label][rng.integers(len(by_label[label]))] for label in chosen_labels]
+            scene_id = f"scene-{split}-{number:05d}-" + _digest(
+                [(item.clip.id, item.cutout_path) for item in objects], config.compose, config.mix_gain_db)
             image_path, mix_path = f"scenes/{scene_id}/image.png", f"scenes/{scene_id}/mix.wav"
             mask_paths = [f"scenes/{scene_id}/mask_{index}.png" for index in range(len(objects))]
             if not all((out / path).exists() for path in [image_path, mix_path, *mask_paths]):

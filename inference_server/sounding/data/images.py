@@ -54,7 +54,14 @@ def image_roots(sweethome3d_cache: Path) -> dict[str, tuple[Path, str]]:
 def image_licence(root_name: str, path: Path) -> str:
     if root_name == "sweethome3d":
         return SWEETHOME3D_LICENCES[path.parent.name]
+    if root_name == "render":  # <render dir>/<pack>/<model>/view<k>.png
+        return SWEETHOME3D_LICENCES[path.parent.parent.name]
     return IMAGE_ROOTS[root_name][1]
+
+
+def image_group(root_name: str, path: Path) -> str:
+    """The unit a picture is split by: the views of one rendered model stay together."""
+    return str(path.parent) if root_name == "render" else str(path)
 
 
 def class_image_pool(label: str, roots: dict[str, tuple[Path, str]]) -> list[tuple[str, Path]]:
