@@ -92,9 +92,13 @@ def test_progress_stages_and_cancellation(generator):
         generator.generate([request(steps=3)], cancel)
 
 
-def test_request_needs_region_or_text(generator):
+def test_request_needs_region_or_text_and_a_matching_region(generator):
     with pytest.raises(ValueError, match="region .* or a text hint"):
         generator.generate([request(region=False, text=None)], no_progress)
+    wrong = request()
+    wrong.region = wrong.region[:, :10]
+    with pytest.raises(ValueError, match="differ in size"):
+        generator.generate([wrong], no_progress)
 
 
 def test_any_diffusers_scheduler_and_unknown_name(generator):

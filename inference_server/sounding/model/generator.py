@@ -78,6 +78,8 @@ class ObjectAwareGenerator(nn.Module):
                 if not has_text[i]:
                     raise ValueError("a request needs a region (selected objects) or a text hint")
                 continue
+            if region.shape != images[i].shape[:2]:
+                raise ValueError(f"region {region.shape} and image {images[i].shape[:2]} differ in size")
             grid = torch.from_numpy(mask_to_grid(region, self.image_encoder.grid_size)).to(patches.device)
             if has_text[i]:  # mask + text: the text's attention restricted to the region, at its own spread
                 std = weights[i].std(dim=-1, unbiased=False)
