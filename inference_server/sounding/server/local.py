@@ -10,17 +10,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from sounding_protocol.client import (
     CurveKeys, ObjectSelection, Reply, SoundingClient, generate_message, generate_result, masks_of, segment_message,
 )
 from sounding_protocol.constants import OP_GENERATE, OP_SEGMENT, PROTOCOL_VERSION
 from sounding_protocol.errors import ProtocolError
 from sounding_protocol.framing import decode_header, encode_message, result_header
-from sounding_protocol.image_header import JPEG_SOI, PNG_SIGNATURE
+from sounding_protocol.image_header import JPEG_SOI, PNG_SIGNATURE, image_size
 from sounding_protocol.validation import parse_request
 
-from sounding.server.images import decode_mask
+from sounding.server.images import decode_mask, encode_mask
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -51,11 +50,11 @@ def run_segment(args: argparse.Namespace) -> int:
     if reply is None:
         return 1
     masks = masks_of(reply)
-    width, height = Image.open(args.image).size
+    width, height = image_size(image, image_format)
     union = np.logical_or.reduce([decode_mask(m.png, width, height) for m in masks])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.where(union, 255, 0).astype(np.uint8), mode="L").save(out)
+    out.write_bytes(encode_mask(union))
     print(f"{out}: {int(union.sum())} object pixels; scores {', '.join(f'{m.score:.3f}' for m in masks)}")
     return 0
 
