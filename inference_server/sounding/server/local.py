@@ -92,15 +92,16 @@ def _parse_click(value: str) -> tuple[float, float]:
 
 def _request(args: argparse.Namespace, op: str, fields: dict, blobs: list[bytes]) -> Reply | None:
     """The final result (through the server or in process); None after printing the error."""
-    progress = _print_progress
+    curve = None
+    if args.curve_server_key or args.curve_client_key:
+        if not (args.curve_server_key and args.curve_client_key):
+            raise SystemExit("CURVE needs both --curve-server-key and --curve-client-key")
+        curve = CurveKeys.from_files(args.curve_server_key, args.curve_client_key)
     try:
         if args.server:
-            curve = None
-            if args.curve_server_key or args.curve_client_key:
-                curve = CurveKeys.from_files(args.curve_server_key, args.curve_client_key)
             with SoundingClient(args.server, timeout=args.timeout, curve=curve) as client:
-                return client.request(op, fields, blobs, progress=progress)
-        return _run_in_process(args, op, fields, blobs, progress)
+                return client.request(op, fields, blobs, progress=_print_progress)
+        return _run_in_process(args, op, fields, blobs, _print_progress)
     except (ProtocolError, TimeoutError) as exc:
         print(f"\nsounding {op}: {exc}", file=sys.stderr)
         return None
