@@ -223,6 +223,9 @@ class Bridge:
 
     # -- worker thread ----------------------------------------------------------------------------------------------
     def _run(self) -> None:
+        # Wait for the first command before doing anything: the thread starts without taking Python's GIL from
+        # Blender's main thread while the operator that started it still runs.
+        pending = [self._inbox.get()]
         client = None
         jobs: dict[str, Job] = {}  # request id (= job id) -> job
         seen: dict[str, float] = {}  # request id -> time of the last message for it
@@ -236,7 +239,10 @@ class Bridge:
             failure = None
         while True:
             try:
-                command, value = self._inbox.get(timeout=POLL_INTERVAL) if not jobs else self._inbox.get_nowait()
+                if pending:
+                    command, value = pending.pop()
+                else:
+                    command, value = self._inbox.get(timeout=POLL_INTERVAL) if not jobs else self._inbox.get_nowait()
             except queue.Empty:
                 command, value = None, None
             if command == "close":
