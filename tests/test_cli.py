@@ -16,7 +16,7 @@ import soundfile
 from sounding_protocol.client import RequestTimeout, SoundingClient
 from sounding_protocol.constants import OP_GENERATE
 from sounding_protocol.errors import ProtocolError
-from test_server_harness import HEIGHT, WIDTH, mask_png, png, read_mask, running_server, wait_until_ready
+from server_harness import HEIGHT, WIDTH, mask_png, png, read_mask, running_server, wait_until_ready
 
 from sounding.cli import main
 

@@ -7,7 +7,7 @@ import zmq
 from sounding_protocol.client import ObjectSelection, RequestTimeout, SoundingClient
 from sounding_protocol.constants import OP_GENERATE, OP_HEALTH, OP_SEGMENT
 from sounding_protocol.errors import ProtocolError
-from test_server_harness import (
+from server_harness import (
     HEIGHT, WIDTH, GatedGenerator, engine_with, mask_png, png, read_mask, running_server, tiny_engine,
     wait_until_ready,
 )

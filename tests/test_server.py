@@ -7,7 +7,7 @@ import wave
 
 import numpy as np
 import pytest
-from test_server_harness import (
+from server_harness import (
     HEIGHT, WIDTH, FailingGenerator, GatedGenerator, engine_with, mask_png, png, raw_dealer, read_mask,
     running_server, tiny_engine,
 )

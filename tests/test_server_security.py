@@ -1,7 +1,7 @@
 """CURVE: required beyond loopback, enforced when configured; key files from `sounding keys`."""
 import pytest
 from sounding_protocol.client import CurveKeys, RequestTimeout, SoundingClient
-from test_server_harness import running_server
+from server_harness import running_server
 
 from sounding.cli import main
 from sounding.server.config import ServerConfig
