@@ -33,6 +33,7 @@ OPTIMIZER_FILE = "optimizer.pt"
 MODEL_DIR = "model"
 FEATURES_FILE = "features.safetensors"
 LOG_EVERY = 10
+SCALING_CLIPS = 256
 
 
 class DiffusionObjective(nn.Module):
@@ -113,7 +114,9 @@ def _set_trainable(generator: ObjectAwareGenerator, trained: tuple[str, ...]) ->
 
 
 def _fit_vae_scaling(generator: ObjectAwareGenerator, mels: torch.Tensor) -> None:
-    """LDM's convention: scale latents to unit variance (AudioLDM's VAE uses 0.9393)."""
+    """LDM's convention: scale latents to unit variance (AudioLDM's VAE uses 0.9393), estimated on the first
+    ``SCALING_CLIPS`` clips."""
+    mels = mels[:SCALING_CLIPS]
     with torch.no_grad():
         latents = torch.cat([generator.vae.encode(mels[s:s + 64, None].to(generator.device)).latent_dist.mean
                              for s in range(0, len(mels), 64)])
