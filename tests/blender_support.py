@@ -136,7 +136,7 @@ def mixdown(scene, path: Path) -> np.ndarray:
 # -- timers -----------------------------------------------------------------------------------------------------------
 class TimerPump:
     """Stands in for ``bpy.app.timers`` on a fake clock; ``run`` calls what is due, honouring the callbacks' return
-    values (seconds until the next call, or None to stop). ``stalls`` records each callback's wall time."""
+    values (seconds until the next call, or None to stop); records each callback's wall and CPU time."""
 
     def __init__(self):
         self.now = 0.0
@@ -144,7 +144,8 @@ class TimerPump:
         self._seq = itertools.count()
         self._live: dict = {}
         self._saved: dict = {}
-        self.stalls: list[float] = []
+        self.stalls: list[float] = []  # wall time of each callback (scheduling and GIL waits included)
+        self.cpu: list[float] = []  # the main thread's CPU time in each callback
 
     def register(self, function, first_interval=0.0, persistent=False):
         token = next(self._seq)
@@ -179,9 +180,10 @@ class TimerPump:
         if due > self.now:
             time.sleep(due - self.now)
             self.now = due
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         interval = function()
         self.stalls.append(time.perf_counter() - start)
+        self.cpu.append(time.thread_time() - start_cpu)
         if interval is None:
             self._live.pop(function, None)
         else:
