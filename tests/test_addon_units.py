@@ -110,13 +110,13 @@ def test_grey_png_decoding_refuses_what_masks_are_not(addon):
 
 
 def test_loopback_addresses_need_no_online_access(addon):
-    p = addon.plan
+    is_loopback = addon.runtime.is_loopback  # the vendored protocol's, shared with the server
     for address in ("tcp://127.0.0.1:5557", "tcp://localhost:5557", "tcp://[::1]:5557", "tcp://127.3.2.1:1",
                     "ipc:///tmp/sounding", "inproc://x"):
-        assert p.is_loopback(address), address
+        assert is_loopback(address), address
     for address in ("tcp://192.168.1.5:5557", "tcp://example.com:5557", "tcp://*:5557", "nonsense"):
-        assert not p.is_loopback(address), address
-    assert p.bind_address("tcp://localhost:5557") == "tcp://127.0.0.1:5557"
+        assert not is_loopback(address), address
+    assert addon.plan.bind_address("tcp://localhost:5557") == "tcp://127.0.0.1:5557"
 
 
 def test_free_channel_and_names(addon):

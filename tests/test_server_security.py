@@ -6,7 +6,8 @@ from server_harness import running_server
 from sounding.cli import main
 from sounding.server.config import ServerConfig
 from sounding.server.router import Server
-from sounding.server.security import ConfigurationError, create_keys, is_loopback
+from sounding.server.security import ConfigurationError, create_keys
+from sounding_protocol.endpoints import is_loopback
 
 
 @pytest.mark.parametrize("endpoint, loopback", [

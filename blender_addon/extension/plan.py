@@ -1,35 +1,13 @@
 """Small plain-Python decisions the operators make (no bpy): where a strip goes, what a file is called, whether an
-address is on this computer."""
+address is spelled for `sounding serve`."""
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from typing import Iterable
 from urllib.parse import urlsplit
 
-#: Transports that never leave the machine.
-LOCAL_TRANSPORTS = ("ipc", "inproc")
 LOCAL_HOST_NAMES = ("localhost",)
-
-
-def is_loopback(address: str) -> bool:
-    """True for ``tcp://127.x.x.x:port``, ``tcp://[::1]:port``, ``tcp://localhost:port``, ``ipc://`` and ``inproc://``.
-
-    Blender's Online Access setting governs connections to the internet; a server on this computer is not online, so
-    the add-on talks to it even when Online Access is off (docs/addon.md).
-    """
-    parts = urlsplit(address)
-    if parts.scheme in LOCAL_TRANSPORTS:
-        return True
-    if parts.scheme != "tcp" or not parts.hostname:
-        return False
-    if parts.hostname in LOCAL_HOST_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
 
 
 def bind_address(address: str) -> str:

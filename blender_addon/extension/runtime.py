@@ -16,6 +16,7 @@ from . import bridge as bridge_mod
 from . import placement, plan
 from .geometry import Capture
 from .sounding_protocol import constants
+from .sounding_protocol.endpoints import is_loopback
 
 #: Seconds between two drains of the event queue while a job runs (the timer returns None when none does).
 DRAIN_INTERVAL = 0.05
@@ -90,7 +91,7 @@ def connect(context) -> bridge_mod.Bridge:
     """The bridge to the server in the preferences; a new one when the address or keys changed."""
     prefs = preferences(context)
     address = prefs.address.strip()
-    if not plan.is_loopback(address) and not bpy.app.online_access:
+    if not is_loopback(address) and not bpy.app.online_access:
         raise UserError(f"{address} is not on this computer and Online Access is off "
                         "(Preferences > System > Network). Allow it, or use a local server.")
     curve = (bpy.path.abspath(prefs.server_key), bpy.path.abspath(prefs.client_key)) \

@@ -1,7 +1,6 @@
 """CURVE authentication: required when the server binds beyond loopback, optional on loopback."""
 from __future__ import annotations
 
-import ipaddress
 import logging
 from pathlib import Path
 
@@ -10,30 +9,13 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from sounding.server.config import ServerConfig
+from sounding_protocol.endpoints import is_loopback
 
 log = logging.getLogger(__name__)
-
-LOOPBACK_NAMES = ("localhost",)
-LOCAL_TRANSPORTS = ("ipc://", "inproc://")
 
 
 class ConfigurationError(Exception):
     """The server cannot start as configured (the message says how to fix it)."""
-
-
-def is_loopback(endpoint: str) -> bool:
-    """True for ipc/inproc and tcp on 127.0.0.0/8, ::1 or localhost; False for wildcards and every other address."""
-    if endpoint.startswith(LOCAL_TRANSPORTS):
-        return True
-    if not endpoint.startswith("tcp://"):
-        return False
-    host = endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # "*", an interface name or a host name: not provably loopback
-        return False
 
 
 def secure_socket(socket: zmq.Socket, config: ServerConfig) -> ThreadAuthenticator | None:
