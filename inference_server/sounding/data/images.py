@@ -67,7 +67,7 @@ def image_group(root_name: str, path: Path) -> str:
 def class_image_pool(label: str, roots: dict[str, tuple[Path, str]]) -> list[tuple[str, Path]]:
     """(image root name, path) for every picture of ``label`` that is installed, in a stable order."""
     pool: list[tuple[str, Path]] = []
-    for root_name, pattern in CLASSES[label].images:
+    for root_name, pattern in CLASSES[label].image_globs():
         root, _ = roots[root_name]
         for path in sorted(root.glob(pattern)):
             if path.name.endswith(("_mirror.png", "_shadow.png")) or is_reserved(str(path)):

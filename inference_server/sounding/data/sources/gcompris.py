@@ -70,22 +70,25 @@ def _activity_clips(activity: str) -> list[SourceClip]:
         raise ValueError(f"{rcc} is reserved for independent evaluation")
     bundle = RccBundle.open(rcc)
     resource = f"/gcompris/src/activities/{activity}/resource/"
-    found = []
-    for path in bundle.paths():
+    found, files = [], set(bundle.paths())
+    for path in sorted(files):
         if not (path.startswith(resource) and path.endswith(".ogg")):
             continue
         stem = Path(path).stem
         if activity == INSTRUMENTS and stem in INSTRUMENT_LABELS:
             label, caption, licence = INSTRUMENT_LABELS[stem], f"A {stem.replace('_', ' ')}.", "GPL-3.0+"
             drawing = resource + stem + ".svg"
-            load_image = (lambda drawing=drawing: render_svg(bundle.read(drawing))) if drawing in bundle.paths() else None
+            load_image = None
+            if drawing in files:
+                load_image = lambda drawing=drawing: render_svg(bundle.read(drawing))  # noqa: E731
             image_source = f"gcompris:{drawing}" if load_image else ""
         elif activity == MEMORY_SOUNDS and stem in MEMORY_LABELS:
             (caption, label), licence, load_image, image_source = MEMORY_LABELS[stem], "FAL-1.2", None, ""
         else:
             continue
         found.append(SourceClip(
-            source=NAME, name=stem, recording=f"gcompris-qt-data:{activity}.rcc{resource}{session_of(stem)}", label=label, caption=caption,
+            source=NAME, name=stem, recording=f"gcompris-qt-data:{activity}.rcc{resource}{session_of(stem)}",
+            label=label, caption=caption,
             licence=licence, load_audio=lambda path=path: decode_audio(bundle.read(path)),
             load_image=load_image, image_source=image_source,
         ))
