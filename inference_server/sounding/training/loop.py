@@ -116,7 +116,7 @@ def _set_trainable(generator: ObjectAwareGenerator, trained: tuple[str, ...]) ->
 def _fit_vae_scaling(generator: ObjectAwareGenerator, mels: torch.Tensor) -> None:
     """LDM's convention: scale latents to unit variance (AudioLDM's VAE uses 0.9393), estimated on the first
     ``SCALING_CLIPS`` clips."""
-    mels = mels[:SCALING_CLIPS]
+    mels = mels[:SCALING_CLIPS].float()
     with torch.no_grad():
         latents = torch.cat([generator.vae.encode(mels[s:s + 64, None].to(generator.device)).latent_dist.mean
                              for s in range(0, len(mels), 64)])
@@ -133,6 +133,9 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     generator = load_generator(str(output / MODEL_DIR)) if resuming else _initial_generator(config)
     generator.to(accelerator.device)
     trained = ("vae",) if config.stage == "vae" else config.train
+    for component in trained:  # a fine-tuned encoder is saved with the run, no longer taken from its package
+        if generator.config.sources.get(component, "").startswith("package:"):
+            del generator.config.sources[component]
     parameters = _set_trainable(generator, trained)
     if not parameters:
         raise ValueError(f"nothing to train: {trained} have no parameters")
@@ -157,7 +160,8 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         rng = torch.Generator().manual_seed(config.seed + step)
         index = torch.randint(0, len(rows), (config.batch_size,), generator=rng)
         index = index[accelerator.process_index::accelerator.num_processes]
-        batch = {k: v[index].to(accelerator.device) for k, v in data.items()}
+        batch = {k: (v[index].float() if v.is_floating_point() else v[index]).to(accelerator.device)
+                 for k, v in data.items()}
         loss = objective(batch, [captions[i] for i in index], rng)
         accelerator.backward(loss)
         optimizer.step()
