@@ -106,3 +106,15 @@ def test_any_diffusers_scheduler_and_unknown_name(generator):
         "EulerDiscreteScheduler"
     with pytest.raises(ValueError, match="unknown scheduler"):
         make_scheduler("nope", generator.scheduler_config)
+
+
+def test_bench_generate_writes_json(tmp_path, capsys):
+    import json
+
+    from sounding.cli import main
+
+    assert main(["bench", "generate", "--duration", "0.5", "--repeats", "1", "--threads", "1",
+                 "--output", str(tmp_path / "bench.json")]) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["model"] == "tiny" and result["steps"] == 10 and result["generate_s"]["median"] > 0
+    assert set(result["last_run_stages_s"]) == {"encode", "denoise", "decode", "vocode"}

@@ -29,6 +29,7 @@ def register(commands) -> None:
     bench.add_argument("--duration", type=float, default=BENCH_DURATION)
     bench.add_argument("--steps", type=int, default=None, help="default: the model's")
     bench.add_argument("--repeats", type=int, default=BENCH_REPEATS)
+    bench.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     bench.add_argument("--output", type=Path, default=None, help="also write the JSON here")
     bench.set_defaults(func=bench_generate)
 
@@ -54,6 +55,8 @@ def bench_generate(args: argparse.Namespace) -> int:
     from sounding.engine import GenerationRequest
     from sounding.model.loading import load_generator
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     generator = load_generator(args.model, args.device)
     load_s = time.perf_counter() - start
