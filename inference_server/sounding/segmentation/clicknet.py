@@ -198,12 +198,15 @@ class ClickNetSegmenter:
         points, labels = check_prompts(points, labels, image.shape[:2])
         embedding = self.embed(image)
         grid = tuple(embedding.features[0].shape[-2:])
-        maps = click_maps(points, labels, grid, grid[1] / image.shape[1], self.config.click_sigmas)[None]
-        logits = self.decoder(embedding.features, maps.to(self.device))
-        logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
-        prob = torch.sigmoid(logits).cpu().numpy()
-        mask = keep_clicked_parts(prob > 0.5, points, labels)
-        score = float(prob[mask].mean()) if mask.any() else 0.0
+        cell = grid[1] / image.shape[1]  # original pixels -> stride-4 grid cells
+        maps = click_maps(points, labels, grid, cell, self.config.click_sigmas)[None]
+        logits = self.decoder(embedding.features, maps.to(self.device))[0, 0].float().cpu()  # (h, w)
+        positive = logits.numpy() > 0
+        keep = torch.from_numpy(keep_clicked_parts(positive, points * cell, labels))
+        logits = logits.masked_fill(torch.from_numpy(positive) & ~keep, -10.0)  # parts no positive click is on
+        full = F.interpolate(logits[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
+        mask = (full > 0).numpy()
+        score = float(torch.sigmoid(logits[keep]).mean()) if keep.any() else 0.0
         return ObjectMask(mask=mask, score=score)
 
 
