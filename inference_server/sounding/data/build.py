@@ -131,9 +131,10 @@ def attach_cutouts(prepared: list[PreparedClip], out: Path, config: BuildConfig)
         pool = class_image_pool(label, roots) + [("render", path) for path in rendered.get(label, [])]
         if not pool:
             raise FileNotFoundError(f"no picture installed for class {label!r}")
-        pool_split = assign_splits({image_group(*entry): label for entry in pool}, config.split)
+        group_of = {path: image_group(root_name, path.relative_to(roots[root_name][0])) for root_name, path in pool}
+        pool_split = assign_splits({group: label for group in group_of.values()}, config.split)
         for root_name, path in pool:
-            pools[label, pool_split[image_group(root_name, path)]].append((root_name, path))
+            pools[label, pool_split[group_of[path]]].append((root_name, path))
         for split in ("val", "test"):
             pools[label, split] = pools[label, split] or pools[label, "train"] or pool
         pools[label, "train"] = pools[label, "train"] or pool

@@ -59,9 +59,10 @@ def image_licence(root_name: str, path: Path) -> str:
     return IMAGE_ROOTS[root_name][1]
 
 
-def image_group(root_name: str, path: Path) -> str:
-    """The unit a picture is split by: the views of one rendered model stay together."""
-    return str(path.parent) if root_name == "render" else str(path)
+def image_group(root_name: str, relative_path: Path) -> str:
+    """The unit a picture is split by (the views of one rendered model stay together); relative to its root, so
+    splits do not depend on where the dataset is built."""
+    return f"{root_name}:{relative_path.parent if root_name == 'render' else relative_path}"
 
 
 def class_image_pool(label: str, roots: dict[str, tuple[Path, str]]) -> list[tuple[str, Path]]:

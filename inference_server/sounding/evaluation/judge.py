@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from sounding.audio.io import read_audio
 from sounding.audio.mel import LogMel
 from sounding.data import audio_prep
 from sounding.data.build import MANIFEST_NAME
@@ -52,8 +53,10 @@ class JudgeTrainConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-3
     seed: int = 0
-    #: Augmentation: gain jitter (dB), SpecAugment masks, and a second train clip mixed in below the first.
+    #: Augmentation: gain jitter (dB), a random smooth EQ (tilt plus ripple, dB at the band edges) against the
+    #: colouration of each package's microphones, SpecAugment masks, and a second train clip mixed in below the first.
     gain_db: float = 6.0
+    eq_db: float = 6.0
     time_mask_frames: int = 30
     freq_mask_bins: int = 8
     mix_probability: float = 0.3
@@ -162,8 +165,6 @@ class _Example:
 
 
 def _load_examples(data_dir: Path, rows: list[ClipRow], log_mel: LogMel) -> list[_Example]:
-    from sounding.audio.io import read_audio
-
     examples = []
     with torch.inference_mode():
         for row in rows:
@@ -194,6 +195,15 @@ def _crop(mel: torch.Tensor, frames: int, floor: float, rng: np.random.Generator
     return padded
 
 
+def _random_eq(bins: int, eq_db: float, rng: np.random.Generator) -> torch.Tensor:
+    """A smooth random gain curve over the mel bands (log-magnitude units): a tilt plus two slow ripples."""
+    position = np.linspace(-1.0, 1.0, bins)
+    curve = rng.uniform(-1, 1) * position
+    for cycles in rng.uniform(0.5, 2.0, size=2):
+        curve += 0.5 * rng.uniform(-1, 1) * np.cos(np.pi * cycles * position + rng.uniform(0, 2 * np.pi))
+    return torch.from_numpy((curve * eq_db * np.log(10) / 20).astype(np.float32))
+
+
 def _augmented_batch(examples, weights, labels, config: JudgeTrainConfig, frames: int, floor: float,
                      rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     index = {label: position for position, label in enumerate(labels)}
@@ -201,6 +211,7 @@ def _augmented_batch(examples, weights, labels, config: JudgeTrainConfig, frames
     mels, targets = [], []
     for pick in picks:
         mel = _crop(examples[pick].mel, frames, floor, rng) + rng.uniform(-1, 1) * config.gain_db * np.log(10) / 20
+        mel = mel + _random_eq(mel.shape[1], config.eq_db, rng)
         if rng.random() < config.mix_probability:
             other = _crop(examples[rng.choice(len(examples), p=weights)].mel, frames, floor, rng)
             level = rng.uniform(*config.mix_level_db) * np.log(10) / 10  # power ratio in log units
