@@ -142,7 +142,8 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     # 2. Data, with latents and frozen features computed once.
     rows: list[Row] = read_rows(config.manifest, config.split)
     frames = latent_frames(config.clip_seconds, generator.hop_seconds, frame_multiple(generator.unet, generator.vae))
-    data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE)
+    with accelerator.main_process_first():  # the main process writes the cache, the others then read it
+        data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE)
     captions = [row.caption for row in rows]
     # 3. Objective and optimiser (AdamW, the paper's betas and weight decay).
     objective = (VaeObjective if config.stage == "vae" else DiffusionObjective)(generator, config)
