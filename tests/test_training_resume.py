@@ -75,3 +75,16 @@ def test_fine_tuned_packaged_encoder_is_saved_with_the_run(manifest, tmp_path):
                           max_steps=1), show_progress=False)
     assert (result.model_dir / "text_encoder").is_dir() and (result.model_dir / "tokenizer").is_dir()
     assert "text_encoder" not in load_generator(str(result.model_dir)).config.sources
+
+
+def test_training_with_hard_masks_ablation(manifest, tmp_path):
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:15, 5:20] = 255
+    Image.fromarray(mask).save(manifest.parent / "mask.png")
+    masked = tmp_path / "masked.jsonl"
+    masked.write_text("".join(json.dumps({**row, "image": str(manifest.parent / row["image"]),
+                                          "audio": str(manifest.parent / row["audio"]),
+                                          "mask": str(manifest.parent / "mask.png")}) + "\n" for row in rows))
+    result = train(config(masked, tmp_path / "e", train_with_masks=True, max_steps=1), show_progress=False)
+    assert len(result.losses) == 1 and np.isfinite(result.losses[0])
