@@ -46,7 +46,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("judge")
-    config = JudgeTrainConfig(epochs=6, samples_per_epoch=96, batch_size=16, learning_rate=1e-2,
+    config = JudgeTrainConfig(epochs=6, samples_per_epoch=96, batch_size=16, learning_rate=1e-2, eq_db=6.0,
                               model={"channels": (16, 16), "window_seconds": 1.0})
     return out, train_judge(dataset, out, config)
 
