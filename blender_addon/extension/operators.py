@@ -347,11 +347,5 @@ classes = (
 )
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+#: Registers in order, unregisters in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)

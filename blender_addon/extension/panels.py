@@ -91,11 +91,5 @@ class SOUNDING_PT_view3d(SoundingPanel, bpy.types.Panel):
 classes = (SOUNDING_UL_objects, SOUNDING_UL_results, SOUNDING_PT_image_editor, SOUNDING_PT_view3d)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+#: Registers in order, unregisters in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)

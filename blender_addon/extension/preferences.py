@@ -83,11 +83,5 @@ class SOUNDING_OT_stop_server(bpy.types.Operator):
 classes = (SoundingPreferences, SOUNDING_OT_start_server, SOUNDING_OT_stop_server)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+#: Registers in order, unregisters in reverse.
+register, unregister = bpy.utils.register_classes_factory(classes)
