@@ -62,3 +62,13 @@ def test_manifest_round_trip(tmp_path):
     rows[0].duration_s = 1.25
     write_manifest(tmp_path / "m.csv", rows)
     assert read_manifest(tmp_path / "m.csv") == rows
+
+
+def test_tuxpaint_uses_no_spoken_stamp():
+    from sounding.data.sources import tuxpaint
+
+    spoken = {"final-roll-call", "dreydl-gimmel", "dreydl-hay", "dreydl-nun", "dreydl-shin", "excited", "happy",
+              "mad", "sad", "checkeredflag", "no_uturn", "xing_ped", "xing_school"}
+    assert not spoken & set(tuxpaint.LABELS)
+    if tuxpaint.STAMPS_DIR.is_dir():
+        assert not any(clip.name in spoken for clip in tuxpaint.clips())

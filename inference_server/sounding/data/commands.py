@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sounding.data.sources import SOURCE_MODULES
@@ -28,11 +29,16 @@ def register(commands) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     from sounding.data.build import BuildConfig, build_dataset
+    from sounding.data.packages import MissingPackagesError
 
     config = BuildConfig(out=args.out, sources=args.sources, with_0ad=not args.skip_0ad,
                          install=not args.no_install, render_models=not args.skip_renders)
     if args.scenes_per_clip is not None:
         config.scenes_per_clip = args.scenes_per_clip
-    manifest = build_dataset(config)
+    try:
+        manifest = build_dataset(config)
+    except MissingPackagesError as error:
+        print(error, file=sys.stderr)
+        return 2
     print(f"wrote {manifest}")
     return 0

@@ -257,7 +257,10 @@ def train_judge(data_dir: Path, out_dir: Path, config: JudgeTrainConfig | None =
     started = time.monotonic()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    rows = [row for row in read_manifest(Path(data_dir) / MANIFEST_NAME) if not row.scene_id]
+    manifest = Path(data_dir) / MANIFEST_NAME
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest} not found: run `sounding data build --out {data_dir}` first")
+    rows = [row for row in read_manifest(manifest) if not row.scene_id]
     split_rows = {split: [row for row in rows if row.split == split] for split in ("train", "val", "test")}
     labels = sorted({row.label for row in split_rows["train"]})
     if len(labels) < 2:
