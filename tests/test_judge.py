@@ -94,6 +94,7 @@ def test_acc_from_a_folder_and_a_csv(trained, tmp_path):
                           ("bird", _sound("bird", 52)), ("car", _sound("dog", 53))])  # last one is wrong
     result = acc_of(read_targets(folder), judge)
     assert result.clips == 4 and result.acc == 0.75 and result.class_acc["car"] == 0.5
+    assert result.acc_top3 == 1.0  # three classes: every target is in the top three
     with open(tmp_path / "clips.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["audio_path", "label"])
@@ -105,6 +106,6 @@ def test_acc_counts_silence_as_wrong_and_rejects_unknown_labels(trained, tmp_pat
     judge = Judge.load(trained[0])
     _write_clips(tmp_path, [("bird", np.zeros(RATE, dtype=np.float32))])
     result = acc_of(read_targets(tmp_path), judge)
-    assert result.acc == 0.0 and result.silent_clips == 1
+    assert result.acc == 0.0 and result.acc_top3 == 0.0 and result.silent_clips == 1
     with pytest.raises(ValueError, match="unicorn"):
         acc_of([(tmp_path / "bird" / "0.wav", "unicorn")], judge)

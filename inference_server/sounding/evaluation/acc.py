@@ -22,6 +22,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 @dataclass
 class AccResult:
     acc: float
+    #: Share of clips whose target is among the judge's three most probable classes (the judge is weak: 32 % top-1).
+    acc_top3: float
     clips: int
     class_acc: dict[str, float] = field(default_factory=dict)
     #: Mean probability the judge gives the target class (a softer companion of ACC).
@@ -55,7 +57,7 @@ def acc_of(targets: list[tuple[Path, str]], judge: Judge) -> AccResult:
     if not targets:
         raise ValueError("no clips to score")
     per_class = defaultdict(lambda: [0, 0])
-    confusions, probabilities, silent = Counter(), [], 0
+    confusions, probabilities, silent, top3 = Counter(), [], 0, 0
     for path, label in targets:
         audio, rate = decode_audio(Path(path).read_bytes())
         scores = judge.classify(audio, rate)
@@ -63,6 +65,7 @@ def acc_of(targets: list[tuple[Path, str]], judge: Judge) -> AccResult:
         # A silent clip scores all zeros: it is wrong whatever its target.
         correct = bool(scores.max() > 0 and np.argmax(scores) == target)
         silent += int(scores.max() == 0)
+        top3 += bool(scores.max() > 0 and target in np.argsort(scores)[-3:])
         per_class[label][0] += correct
         per_class[label][1] += 1
         probabilities.append(float(scores[target]))
@@ -70,7 +73,7 @@ def acc_of(targets: list[tuple[Path, str]], judge: Judge) -> AccResult:
             confusions[f"{label} -> {judge.labels[int(np.argmax(scores))] if scores.max() > 0 else 'silence'}"] += 1
     hits = sum(correct for correct, _ in per_class.values())
     return AccResult(
-        acc=round(hits / len(targets), 4), clips=len(targets),
+        acc=round(hits / len(targets), 4), acc_top3=round(top3 / len(targets), 4), clips=len(targets),
         class_acc={label: round(correct / count, 3) for label, (correct, count) in sorted(per_class.items())},
         mean_target_probability=round(float(np.mean(probabilities)), 4),
         confusions=dict(confusions.most_common(10)), silent_clips=silent,

@@ -229,11 +229,14 @@ def _augmented_batch(examples, weights, labels, config: JudgeTrainConfig, frames
 
 
 def evaluate(judge: Judge, examples: list[_Example]) -> dict:
-    """Clip accuracy, per-class accuracy and the confusions of a set of clips."""
+    """Clip accuracy (top-1 and top-3), per-class accuracy and the confusions of a set of clips."""
     per_class = defaultdict(lambda: [0, 0])
     confusions = Counter()
+    top3 = 0
     for example in examples:
-        predicted = judge.labels[int(np.argmax(judge.classify_mel(example.mel)))]
+        probabilities = judge.classify_mel(example.mel)
+        predicted = judge.labels[int(np.argmax(probabilities))]
+        top3 += judge.labels.index(example.row.label) in np.argsort(probabilities)[-3:]
         per_class[example.row.label][0] += predicted == example.row.label
         per_class[example.row.label][1] += 1
         if predicted != example.row.label:
@@ -242,6 +245,7 @@ def evaluate(judge: Judge, examples: list[_Example]) -> dict:
     total = sum(count for _, count in per_class.values())
     return {
         "accuracy": round(correct / max(total, 1), 4),
+        "top3_accuracy": round(top3 / max(total, 1), 4),
         "clips": total,
         "recordings": len({example.row.recording for example in examples}),
         "class_accuracy": {label: round(hits / count, 3) for label, (hits, count) in sorted(per_class.items())},
