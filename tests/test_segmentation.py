@@ -21,17 +21,26 @@ def iou(a, b):
     return (a & b).sum() / max((a | b).sum(), 1)
 
 
-def test_embedded_segmenter_one_click_finds_the_disc():
+def test_superpixel_segmenter_one_click_finds_the_disc():
     image, truth = disc_image()
-    result = load_segmenter(None).segment(image, np.array([[70.0, 60.0]]), np.array([1]))
+    result = load_segmenter("superpixel").segment(image, np.array([[70.0, 60.0]]), np.array([1]))
     assert result.mask.shape == truth.shape and result.mask.dtype == bool
     assert iou(result.mask, truth) > 0.9
     assert 0.0 <= result.score <= 1.0
 
 
+def test_default_is_the_shipped_click_network():
+    from sounding.segmentation.clicknet import ClickNetSegmenter
+
+    image, truth = disc_image()
+    segmenter = load_segmenter(None)
+    assert isinstance(segmenter, ClickNetSegmenter)
+    assert iou(segmenter.segment(image, np.array([[70.0, 60.0]]), np.array([1])).mask, truth) > 0.8
+
+
 def test_second_click_on_same_image_reuses_the_graph():
     image, _ = disc_image()
-    segmenter = load_segmenter(None)
+    segmenter = load_segmenter("superpixel")
     segmenter.segment(image, np.array([[70.0, 60.0]]), np.array([1]))
     segmenter.segment(image.copy(), np.array([[70.0, 60.0], [5.0, 5.0]]), np.array([1, 0]))
     assert (segmenter.cache.hits, segmenter.cache.misses) == (1, 1)
@@ -67,12 +76,12 @@ def test_image_key_depends_on_pixels_and_shape():
 def test_bad_prompts_raise_clear_errors(points, labels, message):
     image, _ = disc_image()
     with pytest.raises(ValueError, match=message):
-        load_segmenter(None).segment(image, points, labels)
+        load_segmenter("superpixel").segment(image, points, labels)
 
 
 def test_bad_image_raises():
     with pytest.raises(ValueError, match="uint8"):
-        load_segmenter(None).segment(np.zeros((10, 10, 3), np.float32), np.array([[1.0, 1.0]]), np.array([1]))
+        load_segmenter("superpixel").segment(np.zeros((10, 10, 3), np.float32), np.array([[1.0, 1.0]]), np.array([1]))
 
 
 def test_load_segmenter_rejects_unknown_directories(tmp_path):

@@ -8,13 +8,13 @@ from sounding.engine import Segmenter
 from sounding.segmentation.cache import EmbeddingCache, image_key
 from sounding.segmentation.superpixel import SuperpixelConfig, SuperpixelSegmenter
 
-__all__ = ["BUILTIN_SEGMENTERS", "DEFAULT_SEGMENTER", "EmbeddingCache", "SuperpixelConfig", "SuperpixelSegmenter", "image_key",
-           "load_segmenter"]
+__all__ = ["BUILTIN_SEGMENTERS", "DEFAULT_SEGMENTER", "EmbeddingCache", "SuperpixelConfig", "SuperpixelSegmenter",
+           "image_key", "load_segmenter"]
 
 #: Segmenters that need no weights outside this package.
 BUILTIN_SEGMENTERS = ("clicknet", "superpixel")
 #: What ``load_segmenter(None)`` loads.
-DEFAULT_SEGMENTER = "superpixel"
+DEFAULT_SEGMENTER = "clicknet"
 
 
 def load_segmenter(path: str | None = None, device: str = "cpu") -> Segmenter:
