@@ -87,6 +87,7 @@ def test_a_saved_blend_keeps_its_sounds_in_a_sounding_folder(connected, tmp_path
 def test_non_blocking_generate_reports_progress_and_can_be_cancelled(connected):
     runtime = connected.runtime
     scene = captured_scene_with_click("Cube")
+    scene.sounding.steps = 100  # long enough a denoise that the drains see it, however fast the machine
     with TimerPump() as pump:
         assert bpy.ops.sounding.generate(wait=False) == {"FINISHED"}
         running = runtime.SESSION.generation()

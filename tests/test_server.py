@@ -15,6 +15,11 @@ from server_harness import (
 IMAGE = {"blob": 1, "format": "png"}
 
 
+def pcm16(wav_bytes: bytes) -> np.ndarray:
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.int32)
+
+
 def request(op: str, request_id: str = "r", **fields) -> dict:
     return {"v": 1, "id": request_id, "op": op, **fields}
 
@@ -94,7 +99,9 @@ def test_a_variation_is_reproducible_alone_from_its_seed(dealer):
     dealer.send(generate("alone", seed=41), png())
     alone, alone_blobs, _ = dealer.final()
     assert alone["audio"][0]["seed"] == 41
-    assert pair_blobs[pair["audio"][1]["blob"] - 1] == alone_blobs[alone["audio"][0]["blob"] - 1]
+    in_pair = pcm16(pair_blobs[pair["audio"][1]["blob"] - 1])
+    by_itself = pcm16(alone_blobs[alone["audio"][0]["blob"] - 1])
+    assert np.abs(in_pair - by_itself).max() <= 2  # batched and single float32 kernels agree to an LSB or two
 
 
 def test_generate_flac_text_only_and_exact_mask(dealer):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sounding.audio import loudness
 from sounding.audio.io import decode_audio, encode_audio, resample
 
 #: The dataset's single sample rate (AudioLDM's).
@@ -17,17 +18,16 @@ SAMPLE_RATE = 16_000
 class AudioPrepConfig:
     sample_rate: int = SAMPLE_RATE
     #: Frames quieter than this (dB below the loudest frame) count as silence at the ends.
-    silence_db: float = 40.0
-    frame_seconds: float = 0.02
+    silence_db: float = loudness.SILENCE_DB
+    frame_seconds: float = loudness.FRAME_SECONDS
     #: Silence kept around the trimmed sound.
     pad_seconds: float = 0.05
     max_seconds: float = 10.0
     #: Clips shorter than this after trimming are rejected (clicks, empty lumps).
     min_seconds: float = 0.15
-    #: RMS of the active frames after normalisation (dBFS) ...
-    target_rms_db: float = -20.0
-    #: ... unless that would push the peak above this (dBFS).
-    peak_ceiling_db: float = -1.0
+    #: Loudness of the active frames (see :mod:`sounding.audio.loudness`).
+    target_rms_db: float = loudness.TARGET_RMS_DB
+    peak_ceiling_db: float = loudness.PEAK_CEILING_DB
 
 
 def load_mono(path: Path) -> tuple[np.ndarray, int]:
@@ -35,32 +35,14 @@ def load_mono(path: Path) -> tuple[np.ndarray, int]:
     return decode_audio(Path(path).read_bytes())
 
 
-def frame_rms_db(samples: np.ndarray, frame: int) -> np.ndarray:
-    count = max(1, len(samples) // frame)
-    frames = samples[: count * frame].reshape(count, frame) if len(samples) >= frame else samples[None, :]
-    return 10.0 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-
-
 def trim_silence(samples: np.ndarray, sample_rate: int, config: AudioPrepConfig) -> np.ndarray:
     frame = max(1, int(config.frame_seconds * sample_rate))
-    levels = frame_rms_db(samples, frame)
+    levels = loudness.frame_rms_db(samples, frame)
     active = np.flatnonzero(levels > levels.max() - config.silence_db)
     pad = int(config.pad_seconds * sample_rate)
     start = max(0, active[0] * frame - pad)
     end = min(len(samples), (active[-1] + 1) * frame + pad)
     return samples[start:end]
-
-
-def normalise_loudness(samples: np.ndarray, sample_rate: int, config: AudioPrepConfig) -> np.ndarray:
-    """Scale so the active part sits at ``target_rms_db``; the peak ceiling wins for very peaky sounds."""
-    frame = max(1, int(config.frame_seconds * sample_rate))
-    levels = frame_rms_db(samples, frame)
-    active = levels[levels > levels.max() - config.silence_db]
-    active_rms_db = 10.0 * np.log10(np.mean(10.0 ** (active / 10.0)))
-    gain_db = config.target_rms_db - active_rms_db
-    peak = float(np.max(np.abs(samples)))
-    gain_db = min(gain_db, config.peak_ceiling_db - 20.0 * np.log10(peak))
-    return (samples * 10.0 ** (gain_db / 20.0)).astype(np.float32)
 
 
 def prepare(samples: np.ndarray, sample_rate: int, config: AudioPrepConfig | None = None) -> np.ndarray | None:
@@ -75,7 +57,8 @@ def prepare(samples: np.ndarray, sample_rate: int, config: AudioPrepConfig | Non
     audio = audio[: int(config.max_seconds * config.sample_rate)]
     if len(audio) < config.min_seconds * config.sample_rate or not np.any(audio):
         return None
-    return normalise_loudness(audio, config.sample_rate, config)
+    return loudness.normalise_loudness(audio, config.sample_rate, config.target_rms_db, config.peak_ceiling_db,
+                                       config.silence_db, config.frame_seconds)
 
 
 def prepare_file(path: Path, config: AudioPrepConfig | None = None) -> np.ndarray | None:

@@ -15,6 +15,7 @@ from sounding_protocol.errors import ProtocolError
 from sounding_protocol.validation import GenerateRequest, ObjectInput, SegmentRequest
 
 from sounding.audio.io import encode_audio
+from sounding.audio.loudness import normalise_loudness
 from sounding.engine import Engine, GenerationRequest, ObjectMask, ObjectPrompt, ProgressFn
 from sounding.server.images import decode_image, decode_mask, encode_mask
 
@@ -100,7 +101,8 @@ def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
         if len(clips) != generation.variations:
             raise RuntimeError(f"the generator returned {len(clips)} clips for {generation.variations} variations")
         fmt = prepared.request.format
-        clips = [np.asarray(clip, np.float32).reshape(-1) for clip in clips]
+        # Delivered at the dataset's loudness, so clips sit together in a mix (docs/protocol-extensions.md).
+        clips = [normalise_loudness(np.asarray(clip, np.float32).reshape(-1), sample_rate) for clip in clips]
         blobs = [encode_audio(clip, sample_rate, fmt) for clip in clips]
         audio = [{"blob": i + 1, "format": fmt, "sample_rate": sample_rate, "duration": clip.size / sample_rate,
                   "seed": generation.seed + i} for i, clip in enumerate(clips)]
