@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sounding.engine import Engine
 
-#: The model `sounding serve` and `sounding generate` use when none is named.
-DEFAULT_MODEL = "tiny"
+#: The model `sounding serve`, `sounding generate` and the demo use when none is named: the embedded model.
+DEFAULT_MODEL = "foley-mini"
 
 
 def load_engine(model: str = DEFAULT_MODEL, device: str = "cpu", segmenter: str | None = None) -> Engine:
