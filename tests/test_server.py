@@ -49,7 +49,7 @@ def test_health_is_loading_until_the_engine_is_ready():
         loaded.wait(60)
         return tiny_engine()
 
-    with running_server(slow_factory) as server, raw_dealer(server) as dealer:
+    with running_server(slow_factory, model="tiny") as server, raw_dealer(server) as dealer:
         reply = dealer.health("first")
         assert (reply["type"], reply["id"], reply["status"]) == ("result", "first", "loading")
         assert reply["model"]["name"] == "tiny" and reply["protocol"] == 1
