@@ -53,11 +53,11 @@ def sample(unet: UNet2DConditionModel, scheduler: SchedulerMixin, vae: Autoencod
     latents = latents * scheduler.init_noise_sigma
     # 2. Classifier-free guidance runs the unconditional and conditional branches as one batch.
     guided = guidance > 1.0
-    labels = torch.cat([uncondition, condition]) if guided else condition
+    labels = (torch.cat([uncondition, condition]) if guided else condition).to(unet.dtype)
     # 3. Denoising loop.
     for i, t in enumerate(scheduler.timesteps):
         model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, t)
-        noise = unet(model_input, t, encoder_hidden_states=None, class_labels=labels.to(unet.dtype)).sample
+        noise = unet(model_input, t, encoder_hidden_states=None, class_labels=labels).sample
         if guided:
             noise_uncond, noise_cond = noise.chunk(2)
             noise = noise_uncond + guidance * (noise_cond - noise_uncond)
