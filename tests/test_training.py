@@ -154,3 +154,13 @@ def test_cached_latents_are_keyed_by_the_vae_weights():
     with torch.no_grad():
         next(vae.parameters()).add_(1e-3)
     assert weights_digest(vae) != before
+
+
+def test_weights_digest_covers_scalar_buffers():
+    """Frozen encoders with batch norm hold 0-dim buffers (num_batches_tracked); the digest must read them too."""
+    from sounding.training.data import weights_digest
+
+    norm = torch.nn.BatchNorm1d(4)
+    before = weights_digest(norm)
+    norm.num_batches_tracked += 1
+    assert weights_digest(norm) != before

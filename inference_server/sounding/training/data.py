@@ -94,7 +94,7 @@ def weights_digest(*modules: torch.nn.Module) -> str:
     for module in modules:
         for name, tensor in sorted(module.state_dict().items()):
             digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
