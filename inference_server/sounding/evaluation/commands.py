@@ -1,10 +1,11 @@
-"""``sounding eval judge`` and ``sounding eval acc``."""
+"""``sounding eval judge``, ``sounding eval acc`` and ``sounding eval generated``."""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
+from sounding.cli import add_threads_option
 from sounding.data.commands import DEFAULT_DATA_DIR
 
 #: Where the trained judge is written and read unless told otherwise.
@@ -24,6 +25,20 @@ def register(commands) -> None:
     acc.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
     acc.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
     acc.set_defaults(func=_acc)
+
+    generated = commands["eval"].add_parser(
+        "generated", help="generate clips for the test split (mask, text, two-object scenes) and judge them")
+    generated.add_argument("--model", default="foley-mini", help="named config or model directory")
+    generated.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
+    generated.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
+    generated.add_argument("--out", type=Path, required=True, help="clips, <mode>.csv and metrics.json go here")
+    generated.add_argument("--modes", nargs="+", default=None,
+                           help="some of: mask text scenes (default: all; checked by the evaluation, so that this "
+                                "parser does not import torch)")
+    generated.add_argument("--limit", type=int, default=None,
+                           help="only the first N rows (scenes: N scenes) of each mode, for a quick check")
+    add_threads_option(generated)
+    generated.set_defaults(func=_generated)
 
 
 def _judge(args: argparse.Namespace) -> int:
@@ -46,4 +61,11 @@ def _acc(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
+    return 0
+
+
+def _generated(args: argparse.Namespace) -> int:
+    from sounding.evaluation.generated import MODES, evaluate_generated
+
+    evaluate_generated(args.model, args.data, args.judge, args.out, tuple(args.modes or MODES), args.limit)
     return 0

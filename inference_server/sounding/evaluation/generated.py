@@ -7,13 +7,11 @@
   classes among the judge's three most probable.
 
 Clips are written as ``<out>/<mode>/<row id>.wav`` with a ``<out>/<mode>.csv`` (audio_path, label) that
-``sounding eval acc`` reads (for scenes: the one-click clips, labelled with the clicked class); the numbers go to ``<out>/metrics.json``.
-
-    python -m sounding.evaluation.generated --model foley-mini --out runs/eval-foley-mini
+``sounding eval acc`` reads (for scenes: the one-click clips, labelled with the clicked class); the numbers go to
+``<out>/metrics.json``. The command is ``sounding eval generated --model foley-mini --out runs/eval-foley-mini``.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from collections import defaultdict
@@ -25,11 +23,11 @@ from sounding.audio.io import encode_audio
 from sounding.data.commands import DEFAULT_DATA_DIR
 from sounding.engine import GenerationRequest
 from sounding.evaluation.acc import acc_of
-from sounding.evaluation.commands import DEFAULT_JUDGE_DIR
 from sounding.evaluation.judge import Judge
 from sounding.training.data import load_image, load_mask
 
 MODES = ("mask", "text", "scenes")
+METRICS_FILE = "metrics.json"
 #: Clips generated per call (one batch through the sampler).
 BATCH = 8
 SEED = 0
@@ -74,8 +72,8 @@ def _test_rows(data: Path) -> list[dict]:
         return [row for row in csv.DictReader(handle) if row["split"] == "test"]
 
 
-def _single(generator, judge: Judge, data: Path, out: Path, mode: str) -> dict:
-    rows = [row for row in _test_rows(data) if not row["scene_id"]]
+def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: int | None) -> dict:
+    rows = [row for row in _test_rows(data) if not row["scene_id"]][:limit]
     items = []
     for row in rows:
         image = load_image(data / row["image_path"])
@@ -90,12 +88,14 @@ def _single(generator, judge: Judge, data: Path, out: Path, mode: str) -> dict:
     return acc_of(targets, judge).to_dict()
 
 
-def _scenes(generator, judge: Judge, data: Path, out: Path) -> dict:
+def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None) -> dict:
     objects = defaultdict(list)
     for row in _test_rows(data):
         if row["scene_id"]:
             objects[row["scene_id"]].append(row)
-    pairs = [rows for rows in objects.values() if len(rows) == 2]
+    pairs = [rows for rows in objects.values() if len(rows) == 2][:limit]
+    if not pairs:
+        raise ValueError(f"{data}: the test split has no two-object scenes")
     items, ids, labels = [], [], []
     for first, second in pairs:
         image = load_image(data / first["image_path"])
@@ -126,27 +126,24 @@ def _scenes(generator, judge: Judge, data: Path, out: Path) -> dict:
             f"both_clicked_both_in_top{TOP_K}": round(both / len(pairs), 4)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="foley-mini", help="named config or model directory")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    args = parser.parse_args(argv)
-
+def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes: tuple[str, ...] = MODES,
+                       limit: int | None = None) -> dict:
+    """Generate and judge each mode in turn (``limit``: the first N rows, or scenes, of each); ``metrics.json`` is
+    rewritten after every mode, so a long run's finished modes are kept if a later one fails."""
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
     from sounding.model.loading import load_generator
 
-    generator, judge = load_generator(args.model), Judge.load(args.judge)
+    generator, judge = load_generator(model), Judge.load(judge_dir)
+    data, out = Path(data), Path(out)
     metrics = {}
-    for mode in args.modes:
-        metrics[mode] = (_scenes(generator, judge, args.data, args.out) if mode == "scenes"
-                         else _single(generator, judge, args.data, args.out, mode))
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    for mode in modes:
+        metrics[mode] = (_scenes(generator, judge, data, out, limit) if mode == "scenes"
+                         else _single(generator, judge, data, out, mode, limit))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         print(json.dumps({mode: metrics[mode]}, indent=2), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return metrics
