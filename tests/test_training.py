@@ -164,3 +164,20 @@ def test_weights_digest_covers_scalar_buffers():
     before = weights_digest(norm)
     norm.num_batches_tracked += 1
     assert weights_digest(norm) != before
+
+
+def test_train_command_sets_torch_threads_before_training(tmp_path):
+    """`sounding train --threads N`: one thread keeps a shared 2-core machine from oversubscribing."""
+    from sounding.cli import main
+
+    manifest = write_toy_set(tmp_path)
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", "--config", "tiny", "--manifest", str(manifest), "--output", str(tmp_path / "run"),
+                     "--max-steps", "2", "--batch-size", "2", "--threads", "2"]) == 0
+        assert torch.get_num_threads() == 2
+        assert json.loads((tmp_path / "run" / "trainer_state.json").read_text())["step"] == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="--threads"):
+        main(["train", "--config", "tiny", "--manifest", str(manifest), "--threads", "0", "--print-config"])

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sounding.cli import add_threads_option
+
 #: The bench's default clip: 4 s, the length Blender users ask for most (one beat of a shot).
 BENCH_DURATION = 4.0
 BENCH_REPEATS = 3
@@ -15,12 +17,16 @@ BENCH_REPEATS = 3
 
 def register(commands) -> None:
     train = commands["top"].add_parser("train", help="train the object-aware diffusion model (or its VAE)")
-    train.add_argument("--config", required=True, help="named training config (paper, tiny) or a JSON file")
+    train.add_argument("--config", required=True,
+                       help="named training config (paper, tiny, foley-mini-vae, foley-mini, foley-mini-vae-decoder) "
+                            "or a JSON file")
+    train.add_argument("--model", help="named model config or model directory to start from (overrides the config)")
     train.add_argument("--manifest", help="CSV/JSONL of image, audio, caption[, mask] rows (overrides the config)")
     train.add_argument("--output", help="run folder (resumed when it holds a checkpoint)")
     train.add_argument("--max-steps", type=int, dest="max_steps")
     train.add_argument("--batch-size", type=int, dest="batch_size")
     train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    add_threads_option(train)
     train.set_defaults(func=train_command)
 
     bench = commands["bench"].add_parser("generate", help="time one clip with default settings (JSON)")
@@ -29,7 +35,7 @@ def register(commands) -> None:
     bench.add_argument("--duration", type=float, default=BENCH_DURATION)
     bench.add_argument("--steps", type=int, default=None, help="default: the model's")
     bench.add_argument("--repeats", type=int, default=BENCH_REPEATS)
-    bench.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_threads_option(bench)
     bench.add_argument("--output", type=Path, default=None, help="also write the JSON here")
     bench.set_defaults(func=bench_generate)
 
@@ -38,8 +44,8 @@ def train_command(args: argparse.Namespace) -> int:
     from sounding.training.config import load_train_config
     from sounding.training.loop import train
 
-    config = load_train_config(args.config, manifest=args.manifest, output=args.output, max_steps=args.max_steps,
-                               batch_size=args.batch_size)
+    config = load_train_config(args.config, model=args.model, manifest=args.manifest, output=args.output,
+                               max_steps=args.max_steps, batch_size=args.batch_size)
     if args.print_config:
         print(config.to_json())
         return 0
@@ -55,8 +61,6 @@ def bench_generate(args: argparse.Namespace) -> int:
     from sounding.engine import GenerationRequest
     from sounding.model.loading import load_generator
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     generator = load_generator(args.model, args.device)
     load_s = time.perf_counter() - start
