@@ -181,3 +181,36 @@ def test_train_command_sets_torch_threads_before_training(tmp_path):
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="--threads"):
         main(["train", "--config", "tiny", "--manifest", str(manifest), "--threads", "0", "--print-config"])
+
+
+def test_decoder_only_vae_training_keeps_the_encoder_and_the_latent_scale(tmp_path):
+    """Component "vae_decoder": the latent space a trained UNet works in (encoder, quant_conv, scaling) is kept."""
+    from sounding.model.config import named_config
+    from sounding.model.loading import build_generator, save_generator
+
+    start = build_generator(named_config("tiny"))
+    start.vae.register_to_config(scaling_factor=0.5)
+    save_generator(start, tmp_path / "start")
+    result = train(TrainConfig(model=str(tmp_path / "start"), stage="vae", train=("vae_decoder",),
+                               manifest=str(write_toy_set(tmp_path)), output=str(tmp_path / "run"),
+                               clip_seconds=CLIP_SECONDS, batch_size=4, lr=1e-2, max_steps=3, save_every=10),
+                   show_progress=False)
+    before, after = start.vae.state_dict(), load_generator(str(result.model_dir)).vae.state_dict()
+    frozen = [name for name in before if name.startswith(("encoder.", "quant_conv."))]
+    trained = [name for name in before if name.startswith(("decoder.", "post_quant_conv."))]
+    assert frozen and trained and len(frozen) + len(trained) == len(before)
+    assert all(torch.equal(before[name], after[name]) for name in frozen)
+    assert all(not torch.equal(before[name], after[name]) for name in trained if name.endswith(".weight"))
+    assert load_generator(str(result.model_dir)).vae.config.scaling_factor == 0.5
+
+
+def test_vae_stage_components_are_validated(tmp_path):
+    common = dict(manifest="m.csv", stage="vae")
+    assert TrainConfig.from_dict(common).trained_components() == ("vae",)
+    assert TrainConfig.from_dict({**common, "train": ["vae_decoder"]}).trained_components() == ("vae_decoder",)
+    with pytest.raises(ValueError, match="not both"):
+        TrainConfig.from_dict({**common, "train": ["vae", "vae_decoder"]})
+    with pytest.raises(ValueError, match="diffusion stage keeps the VAE frozen"):
+        TrainConfig.from_dict({"manifest": "m.csv", "train": ["unet", "vae_decoder"]})
+    decoder = load_train_config("foley-mini-vae-decoder")
+    assert decoder.trained_components() == ("vae_decoder",) and decoder.clip_seconds == 4.0

@@ -14,8 +14,11 @@ PAPER_WEIGHT_DECAY = 1e-3
 PAPER_CONDITION_DROPOUT = 0.1
 PAPER_BATCH_SIZE = 64
 #: Components that can be trained; anything not listed in ``TrainConfig.train`` stays frozen.
-COMPONENTS = ("image_encoder", "text_encoder", "conditioner", "unet", "vae")
+COMPONENTS = ("image_encoder", "text_encoder", "conditioner", "unet", "vae", "vae_decoder")
 STAGES = ("diffusion", "vae")
+#: What the "vae" stage can train: the whole autoencoder, or only its decoder ("vae_decoder": the encoder, and with it
+#: the latent space a trained UNet works in, stays fixed). The stage trains the whole VAE unless ``train`` names one.
+VAE_COMPONENTS = ("vae", "vae_decoder")
 
 
 @dataclass
@@ -32,7 +35,7 @@ class TrainConfig:
     #: (only needed when no pretrained AudioLDM VAE is used).
     stage: str = "diffusion"
     #: Trainable components; the paper trains the conditioner and the diffusion UNet with frozen CLIP / CLAP / VAE.
-    #: Ablation (i) "freeze the diffusion model": ["conditioner"].
+    #: Ablation (i) "freeze the diffusion model": ["conditioner"]. The "vae" stage reads only VAE_COMPONENTS here.
     train: tuple[str, ...] = ("conditioner", "unet")
     #: Ablation: replace the attention by the row's mask during training (the paper found this worse).
     train_with_masks: bool = False
@@ -68,11 +71,20 @@ class TrainConfig:
         unknown = set(self.train) - set(COMPONENTS)
         if unknown:
             raise ValueError(f"unknown components to train: {sorted(unknown)}; choose from {COMPONENTS}")
-        if self.stage == "diffusion" and "vae" in self.train:
+        vae_parts = set(self.train) & set(VAE_COMPONENTS)
+        if self.stage == "diffusion" and vae_parts:
             raise ValueError("the diffusion stage keeps the VAE frozen (its latents are precomputed); "
                              "train it in the 'vae' stage")
+        if len(vae_parts) > 1:
+            raise ValueError(f"train either the whole VAE or its decoder, not both: {sorted(vae_parts)}")
         if not self.manifest:
             raise ValueError("the training config needs a manifest (CSV or JSONL)")
+
+    def trained_components(self) -> tuple[str, ...]:
+        """What this run trains: ``train`` in the diffusion stage; the VAE (or only its decoder) in the vae stage."""
+        if self.stage == "vae":
+            return tuple(part for part in self.train if part in VAE_COMPONENTS) or ("vae",)
+        return self.train
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -117,8 +129,27 @@ def foley_mini_config() -> dict[str, Any]:
                 max_steps=FOLEY_MINI_STEPS, save_every=FOLEY_MINI_SAVE_EVERY)
 
 
+#: The embedded model's directory (relative to the repository root, like the manifest).
+FOLEY_MINI_WEIGHTS = "inference_server/sounding/weights/foley-mini"
+#: Decoder fine-tuning on whole 4 s clips: the stage-1 VAE saw only 1 s crops. A lower rate than stage 1's, as it
+#: starts from a trained decoder; a small batch, as a 4 s clip costs four times a 1 s one.
+FOLEY_MINI_DECODER_LR = 5e-4
+FOLEY_MINI_DECODER_BATCH = 4
+FOLEY_MINI_DECODER_STEPS = 1000
+
+
+def foley_mini_vae_decoder_config() -> dict[str, Any]:
+    """Fine-tunes the decoder of a trained model (default: the embedded one) on 4 s clips. The encoder, the latent
+    scaling and the UNet stay as they are, so the output directory is a complete model with a new decoder."""
+    return dict(model=FOLEY_MINI_WEIGHTS, stage="vae", train=("vae_decoder",), manifest=FOLEY_MINI_MANIFEST,
+                output="runs/foley-mini-vae-decoder", clip_seconds=FOLEY_MINI_SECONDS,
+                batch_size=FOLEY_MINI_DECODER_BATCH, lr=FOLEY_MINI_DECODER_LR, max_steps=FOLEY_MINI_DECODER_STEPS,
+                save_every=FOLEY_MINI_SAVE_EVERY)
+
+
 NAMED_TRAIN_CONFIGS = {"paper": paper_train_config, "tiny": tiny_train_config,
-                       "foley-mini-vae": foley_mini_vae_config, "foley-mini": foley_mini_config}
+                       "foley-mini-vae": foley_mini_vae_config, "foley-mini": foley_mini_config,
+                       "foley-mini-vae-decoder": foley_mini_vae_decoder_config}
 
 
 def load_train_config(name_or_path: str, **overrides: Any) -> TrainConfig:

@@ -2,7 +2,8 @@
 
 Diffusion stage (the paper): z0 ~ VAE posterior of the clip's log-mel, t ~ U{0..N-1}, eps ~ N(0, I),
 z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps, c = conditioner(patches, text) replaced by the null condition with
-p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2. VAE stage: L1 log-mel reconstruction + a small KL term.
+p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2. VAE stage: L1 log-mel reconstruction + a small KL term, for the
+whole VAE or (component "vae_decoder") only its decoder, keeping the latent space of an already trained UNet.
 
 Every random draw of step ``s`` comes from a generator seeded with ``seed + s``, so a resumed run continues
 exactly as an uninterrupted one. Under ``accelerate launch`` each process takes its share of each batch.
@@ -72,7 +73,8 @@ class DiffusionObjective(nn.Module):
 
 
 class VaeObjective(nn.Module):
-    """Log-mel autoencoder: L1 reconstruction + KL to N(0, I) (weight ``kl_weight``), as LDM's first stage."""
+    """Log-mel autoencoder: L1 reconstruction + KL to N(0, I) (weight ``kl_weight``), as LDM's first stage. With
+    only the decoder trained, the frozen encoder's KL is a constant and the loss is the reconstruction's."""
 
     def __init__(self, generator: ObjectAwareGenerator, config: TrainConfig):
         super().__init__()
@@ -103,13 +105,21 @@ def _initial_generator(config: TrainConfig) -> ObjectAwareGenerator:
     return build_generator(ModelConfig.from_dict({**model_config, **config.model_overrides}))
 
 
+#: Components that are parts of a generator's module (submodule paths); any other component is the module itself.
+COMPONENT_MODULES = {"vae_decoder": ("vae.post_quant_conv", "vae.decoder")}
+
+
+def _component_modules(generator: ObjectAwareGenerator, component: str) -> list[nn.Module]:
+    return [generator.get_submodule(path) for path in COMPONENT_MODULES.get(component, (component,))]
+
+
 def _set_trainable(generator: ObjectAwareGenerator, trained: tuple[str, ...]) -> list[nn.Parameter]:
     generator.requires_grad_(False).eval()
     parameters = []
     for name in trained:
-        module = getattr(generator, name)
-        module.requires_grad_(True).train()
-        parameters += [p for p in module.parameters() if p.requires_grad]
+        for module in _component_modules(generator, name):
+            module.requires_grad_(True).train()
+            parameters += [p for p in module.parameters() if p.requires_grad]
     return parameters
 
 
@@ -132,10 +142,11 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     # 1. The model: the run's last checkpoint when resuming, else the configured start.
     generator = load_generator(str(output / MODEL_DIR)) if resuming else _initial_generator(config)
     generator.to(accelerator.device)
-    trained = ("vae",) if config.stage == "vae" else config.train
+    trained = config.trained_components()
     for component in trained:  # a fine-tuned encoder is saved with the run, no longer taken from its package
-        if generator.config.sources.get(component, "").startswith("package:"):
-            del generator.config.sources[component]
+        owner = COMPONENT_MODULES.get(component, (component,))[0].split(".")[0]
+        if generator.config.sources.get(owner, "").startswith("package:"):
+            del generator.config.sources[owner]
     parameters = _set_trainable(generator, trained)
     if not parameters:
         raise ValueError(f"nothing to train: {trained} have no parameters")
@@ -183,7 +194,7 @@ def _save(accelerator: Accelerator, generator: ObjectAwareGenerator, optimizer, 
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    if config.stage == "vae":
+    if "vae" in config.trained_components():  # a new encoder: a new latent scale (a decoder-only run keeps it)
         _fit_vae_scaling(generator, data["mel"])
     save_generator(generator, output / MODEL_DIR)
     torch.save(optimizer.state_dict(), output / OPTIMIZER_FILE)
