@@ -1,4 +1,5 @@
-"""The embedded click network: shapes, the feature cache, click maps and the saved layout (random decoder weights)."""
+"""The embedded click network: shapes, the feature cache, click maps and the saved layout (random decoder weights);
+the shipped weights with and without the colour refinement on a sharp-edged star."""
 import numpy as np
 import pytest
 import torch
@@ -6,6 +7,9 @@ import torch
 from sounding.segmentation import load_segmenter
 from sounding.segmentation.clicknet import (Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter, click_maps,
                                             keep_clicked_parts, save_decoder)
+from sounding.segmentation.clicks import iou
+from sounding.segmentation.refine import RefineConfig
+from test_segmentation_refine import star_scene
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +65,18 @@ def test_saved_decoder_loads_back(segmenter, tmp_path):
     assert isinstance(loaded, ClickNetSegmenter) and loaded.config == segmenter.config
     points, labels = np.array([[60.0, 45.0]]), np.array([1])
     assert np.array_equal(loaded.segment(image(), points, labels).mask, segmenter.segment(image(), points, labels).mask)
+
+
+def test_colour_bins_are_cached_at_the_backbone_input_size(segmenter):
+    segmenter.cache.clear()
+    assert segmenter.embed(image()).colours.shape == (96, 128)  # 90x120 resized to work_size 128
+
+
+def test_shipped_network_refined_beats_raw_on_a_sharp_star():
+    image_, star = star_scene()
+    points, labels = np.array([[80.0, 60.0]]), np.array([1])
+    refined, raw = load_segmenter("clicknet"), load_segmenter("clicknet-raw")
+    assert refined.refine == RefineConfig() and raw.refine is None
+    raw_iou = iou(raw.segment(image_, points, labels).mask, star)
+    refined_iou = iou(refined.segment(image_, points, labels).mask, star)
+    assert refined_iou > 0.97 and refined_iou > raw_iou

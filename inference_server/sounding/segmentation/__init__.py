@@ -11,8 +11,9 @@ from sounding.segmentation.superpixel import SuperpixelConfig, SuperpixelSegment
 __all__ = ["BUILTIN_SEGMENTERS", "DEFAULT_SEGMENTER", "EmbeddingCache", "SuperpixelConfig", "SuperpixelSegmenter",
            "image_key", "load_segmenter"]
 
-#: Segmenters that need no weights outside this package.
-BUILTIN_SEGMENTERS = ("clicknet", "superpixel")
+#: Segmenters that need no weights outside this package ("clicknet-raw": the click network without the colour
+#: refinement, for comparison).
+BUILTIN_SEGMENTERS = ("clicknet", "clicknet-raw", "superpixel")
 #: What ``load_segmenter(None)`` loads.
 DEFAULT_SEGMENTER = "clicknet"
 
@@ -23,6 +24,10 @@ def load_segmenter(path: str | None = None, device: str = "cpu") -> Segmenter:
     transformers layout (config.json with ``model_type: sam``, model.safetensors, preprocessor_config.json) or a
     click network (``model_type: clicknet``)."""
     path = path or DEFAULT_SEGMENTER
+    if path == "clicknet-raw":
+        from sounding.segmentation.clicknet import ClickNetSegmenter
+
+        return ClickNetSegmenter.from_pretrained(device=device, refine=None)
     if path == "clicknet":
         from sounding.segmentation.clicknet import EMBEDDED_DIR
 

