@@ -1,9 +1,10 @@
 """Train the embedded click decoder on composites of the ``train`` split (``python -m sounding.segmentation.train``).
 
 The backbone is frozen, so its features are computed once per composite, kept in memory (float16) and cached in
-the data directory; training then runs only the decoder. Clicks are simulated iteratively as in RITM (Sofiiuk et al. 2022): a first click inside
-the object (the protocol's farthest-from-boundary point or a random interior point), then up to two corrective
-clicks placed by :func:`sounding.segmentation.clicks.next_click` on the decoder's own current prediction.
+the data directory; training then runs only the decoder. Clicks are simulated iteratively as in RITM (Sofiiuk et al.
+2022): a first click inside the object (the protocol's farthest-from-boundary point or a random interior point), then
+up to two corrective clicks placed by :func:`sounding.segmentation.clicks.next_click` on the decoder's own current
+prediction. ``--init DIR`` fine-tunes a saved decoder (e.g. on a fresh composite set, ``--seed``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from scipy import ndimage
 
 from sounding.segmentation.clicknet import (EMBEDDED_DIR, Backbone, ClickDecoder, ClickNetConfig, click_maps,
@@ -64,7 +66,9 @@ def batch_tensors(features: list[list[torch.Tensor]], index: np.ndarray) -> list
     return [torch.stack([features[i][level] for i in index]).float() for level in range(4)]
 
 
-def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = DATA_DIR) -> dict:
+def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = DATA_DIR,
+          init: Path | None = None) -> dict:
+    """Train a decoder (from scratch, or fine-tune the one saved in ``init``) and save it in ``out`` every 500 steps."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     if max(config.size) != net.work_size:
@@ -83,6 +87,8 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     print(f"{len(masks)} composites and features in {time.time() - start:.0f} s", flush=True)
 
     decoder = ClickDecoder(net)
+    if init is not None:
+        decoder.load_state_dict(load_file(Path(init) / "decoder.safetensors"))
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.05)
     grid = tuple(features[0][0].shape[-2:])
@@ -135,11 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--width", type=int, default=ClickNetConfig.width)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="composite set and batch order")
+    parser.add_argument("--init", type=Path, default=None, help="fine-tune the decoder saved in this directory")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr)
-    print(json.dumps(train(config, ClickNetConfig(width=args.width), args.out, args.data_dir), indent=2))
+    config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed)
+    net = ClickNetConfig(width=args.width)
+    print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
     return 0
 
 
