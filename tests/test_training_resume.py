@@ -86,5 +86,5 @@ def test_training_with_hard_masks_ablation(manifest, tmp_path):
     masked.write_text("".join(json.dumps({**row, "image": str(manifest.parent / row["image"]),
                                           "audio": str(manifest.parent / row["audio"]),
                                           "mask": str(manifest.parent / "mask.png")}) + "\n" for row in rows))
-    result = train(config(masked, tmp_path / "e", train_with_masks=True, max_steps=1), show_progress=False)
+    result = train(config(masked, tmp_path / "e", mask_probability=1.0, max_steps=1), show_progress=False)
     assert len(result.losses) == 1 and np.isfinite(result.losses[0])

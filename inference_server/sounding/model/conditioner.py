@@ -1,6 +1,6 @@
 """The paper's text-guided visual object localisation, which produces the diffusion condition.
 
-    keys = values = patches + P          (P: learnable position encoding, one vector per patch)
+    keys = patches + P, values = patches (P: learnable position encoding, one vector per patch)
     w = softmax(q K^T / sqrt(d))         (q: the projected text embedding, ONE head)
     c = norm(W_c (w V))                   (the condition: unit length like AudioLDM's CLAP embedding, fed to the
                                            UNet as ``class_labels``, so AudioLDM's UNet takes it unchanged)
@@ -68,7 +68,10 @@ class ObjectAwareConditioner(ModelMixin, ConfigMixin):
 
     def pool(self, patches: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Attention-weighted sum of the values, projected: the condition (B, condition_dim)."""
-        values = self._heads(self.to_value(patches + self.position))  # (B, heads, N, d)
+        # No position in the values: the condition must say what the attended object is. With P in the values a
+        # text query learned to encode its class by *where* it attends (off the object), a code that a clicked mask
+        # cannot reproduce (docs/method.md, "Position only in the keys").
+        values = self._heads(self.to_value(patches))  # (B, heads, N, d)
         pooled = (weights.unsqueeze(-2) @ values)[:, :, 0]  # (B, heads, d)
         return F.normalize(self.to_condition(pooled.flatten(1)), dim=-1)
 

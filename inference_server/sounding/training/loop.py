@@ -52,13 +52,17 @@ class DiffusionObjective(nn.Module):
         noise_shape = batch["latent_mean"].shape
         latents = batch["latent_mean"] + batch["latent_std"] * torch.randn(noise_shape, generator=rng).to(device)
         latents = latents * g.vae.config.scaling_factor
-        # 2. The condition: text query attending over the image patches (or the training mask, ablation).
+        # 2. The condition: text query attending over the image patches; for a share of the rows with a mask,
+        #    the mask substituted for the attention (as a click does at test time).
         patches = batch["patches"] if "patches" in batch else g.image_encoder(batch["pixels"])
         query = batch["query"] if "query" in batch else g.text_encoder(captions)
         weights = g.conditioner.attention(patches, query)
-        if self.config.train_with_masks:
-            masked = substitute(batch["mask_grid"][:, None].expand_as(weights), weights.std(-1, unbiased=False))
-            weights = torch.where(batch["has_mask"][:, None, None], masked, weights)
+        if self.config.mask_probability > 0:
+            # At the spread recorded in training, the rule a click without text follows at test time.
+            masked = substitute(batch["mask_grid"][:, None].expand_as(weights), g.conditioner.attention_std)
+            chosen = torch.rand(len(weights), generator=rng) < self.config.mask_probability
+            use = batch["has_mask"] & chosen.to(weights.device)
+            weights = torch.where(use[:, None, None], masked, weights)
         condition = g.conditioner.pool(patches, weights)
         condition = g.conditioner.drop(condition, self.config.condition_dropout, rng)
         # 3. Forward diffusion at a uniformly drawn timestep.
