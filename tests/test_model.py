@@ -31,6 +31,17 @@ def test_attention_weights_sum_to_one(kwargs):
     torch.testing.assert_close(condition.norm(dim=-1), torch.ones(3))  # unit length, like AudioLDM's CLAP input
 
 
+def test_condition_says_what_is_attended_not_where():
+    """Values carry no position: moving the attended content to other patches leaves the condition unchanged, so a
+    text query cannot encode its class by where it attends (docs/method.md, "Position only in the keys")."""
+    c = conditioner()
+    with torch.no_grad():
+        c.position.normal_(std=1.0)  # a position code strong enough to matter if it reached the values
+    patches, weights = torch.randn(2, N, D_IMAGE), torch.rand(2, 1, N).softmax(-1)
+    order = torch.randperm(N, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(c.pool(patches[:, order], weights[..., order]), c.pool(patches, weights))
+
+
 def test_single_head_is_scaled_dot_product():
     c = conditioner()
     patches, text = torch.randn(2, N, D_IMAGE), torch.randn(2, D_TEXT)
