@@ -214,3 +214,12 @@ def test_vae_stage_components_are_validated(tmp_path):
         TrainConfig.from_dict({"manifest": "m.csv", "train": ["unet", "vae_decoder"]})
     decoder = load_train_config("foley-mini-vae-decoder")
     assert decoder.trained_components() == ("vae_decoder",) and decoder.clip_seconds == 4.0
+
+
+def test_train_command_model_override(tmp_path, capsys):
+    from sounding.cli import main
+
+    assert main(["train", "--config", "foley-mini-vae-decoder", "--model", str(tmp_path / "other"),
+                 "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model"] == str(tmp_path / "other") and printed["train"] == ["vae_decoder"]
