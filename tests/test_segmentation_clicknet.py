@@ -80,3 +80,20 @@ def test_shipped_network_refined_beats_raw_on_a_sharp_star():
     raw_iou = iou(raw.segment(image_, points, labels).mask, star)
     refined_iou = iou(refined.segment(image_, points, labels).mask, star)
     assert refined_iou > 0.97 and refined_iou > raw_iou
+
+
+
+def test_refinement_maps_clicks_with_separate_x_and_y_scales(segmenter, monkeypatch):
+    from sounding.segmentation import clicknet
+
+    seen, refine_logits = [], clicknet.refine_logits
+
+    def spy(colours, logits, points, labels, config):
+        seen.append((colours.shape, points.copy()))
+        return refine_logits(colours, logits, points, labels, config)
+
+    monkeypatch.setattr(clicknet, "refine_logits", spy)
+    strip = image(h=8, w=200)  # resized to 128 x 32 (the minimum side), so y is scaled by 4 and x by 0.64
+    segmenter.segment(strip, np.array([[100.0, 6.0]]), np.array([1]))
+    shape, points = seen[0]
+    assert shape == (32, 128) and np.allclose(points, [[64.0, 24.0]])

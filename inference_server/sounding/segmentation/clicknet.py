@@ -215,8 +215,9 @@ class ClickNetSegmenter:
         logits = logits.masked_fill(torch.from_numpy(positive) & ~keep, -10.0)  # parts no positive click is on
         score = float(torch.sigmoid(logits[keep]).mean()) if keep.any() else 0.0
         if self.refine is not None:
-            logits = self.refined(logits, embedding.colours, points * (embedding.colours.shape[1] / image.shape[1]),
-                                  labels)
+            h, w = embedding.colours.shape  # the resized image's size (x and y scales differ when clamped)
+            work_points = points * np.array([w / image.shape[1], h / image.shape[0]], np.float32)
+            logits = self.refined(logits, embedding.colours, work_points, labels)
         full = F.interpolate(logits[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
         mask = (full > 0).numpy()
         return ObjectMask(mask=mask, score=score)
