@@ -20,10 +20,11 @@ MAX_BINS = 64
 
 @dataclass(frozen=True)
 class RefineConfig:
+    """Defaults measured on held-out composites and renders (docs/segmentation.md)."""
+
     colour_bins: int = 16  # histogram bins per RGB channel (16^3 colours)
     colour_weight: float = 8.0  # weight of the colour log-likelihood ratio added to the network's logit
-    confident: float = 0.8  # network probability above which a pixel samples the object's colours (below 1 - it:
-    # the rest's)
+    confident: float = 0.8  # network p above which a pixel's colour counts for the object (below 1 - p: the rest)
     prior_count: float = 1.0  # pseudo-count per histogram bin, so unseen colours are neutral
     click_radius: float = 0.01  # radius of the disc kept at each click's label, fraction of the image's longest side
 
@@ -57,7 +58,8 @@ def colour_log_ratio(index: np.ndarray, logits: np.ndarray, config: RefineConfig
 
 
 def click_discs(points: np.ndarray, labels: np.ndarray, shape: tuple[int, int], radius: float) -> np.ndarray:
-    """(H, W) float32: +1 inside positive click discs, -1 inside negative ones (later clicks win), 0 elsewhere."""
+    """(H, W) float32: +1 inside positive click discs, -1 inside negative ones (later clicks win), 0 elsewhere;
+    ``radius`` is a fraction of the longest side (at least one pixel)."""
     h, w = shape
     r = max(1.0, radius * max(h, w))
     out = np.zeros(shape, np.float32)
