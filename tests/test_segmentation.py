@@ -105,6 +105,12 @@ def _parser():
     return parser
 
 
+def test_segment_commands_take_the_shared_threads_option():
+    for command in (["eval", "segment"], ["bench", "segment"]):
+        assert _parser().parse_args([*command, "--threads", "3"]).threads == 3
+        assert _parser().parse_args(command).threads is None  # cli.main leaves torch's default
+
+
 def test_bench_segment_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     args = _parser().parse_args(["bench", "segment", "--size", "160x120", "--clicks", "2", "--output", str(out)])

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sounding.cli import add_threads_option
+
 
 def _bench_images(width: int, height: int) -> list[np.ndarray]:
     """scikit-image's bundled photos (public domain / CC0), resized to ``width`` x ``height``."""
@@ -33,22 +35,18 @@ def bench_segment(args: argparse.Namespace) -> int:
     from sounding.segmentation import load_segmenter
     from sounding.segmentation.benchmark import measure_latency
 
-    torch.set_num_threads(args.threads)
     segmenter = load_segmenter(args.segmenter, args.device)
     width, height = (int(v) for v in args.size.lower().split("x"))
     result = measure_latency(segmenter, _bench_images(width, height), clicks_per_image=args.clicks)
-    _write_json({"segmenter": args.segmenter or "embedded", "device": args.device, "threads": args.threads,
+    _write_json({"segmenter": args.segmenter or "embedded", "device": args.device, "threads": torch.get_num_threads(),
                  **result.to_dict()}, args.output)
     return 0 if result.passed or not args.strict else 1
 
 
 def eval_segment(args: argparse.Namespace) -> int:
-    import torch
-
     from sounding.segmentation import load_segmenter
     from sounding.segmentation.evaluate import evaluate
 
-    torch.set_num_threads(args.threads)
     segmenter = load_segmenter(args.segmenter, args.device)
     curves = []
     if args.composites:
@@ -78,7 +76,7 @@ def register(commands) -> None:
     evaluation.add_argument("--seed", type=int, default=1)
     evaluation.add_argument("--data-dir", type=Path, default=Path("data/segmentation"),
                             help="cut-out cache (built on first use from the installed Debian packages)")
-    evaluation.add_argument("--threads", type=int, default=1, help="torch threads")
+    add_threads_option(evaluation)
     evaluation.add_argument("--output", default=None, help="also write the JSON result here")
     evaluation.set_defaults(func=eval_segment)
 
@@ -88,7 +86,7 @@ def register(commands) -> None:
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--size", default="640x480", help="benchmark image size WxH (default 640x480)")
     bench.add_argument("--clicks", type=int, default=10, help="timed clicks per image after the first")
-    bench.add_argument("--threads", type=int, default=1, help="torch threads")
+    add_threads_option(bench)
     bench.add_argument("--output", default=None, help="also write the JSON result here")
     bench.add_argument("--strict", action="store_true", help="exit 1 when a latency target is missed")
     bench.set_defaults(func=bench_segment)
