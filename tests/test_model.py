@@ -124,6 +124,10 @@ def test_modes_of_the_generator():
     masked = generator.condition([image], [None], [region])
     torch.testing.assert_close(masked.weights.std(-1, unbiased=False)[0], torch.tensor([0.03]))
     assert masked.weights[0, 0, inside].min() > masked.weights[0, 0, ~inside].max()
+    # a model trained on masks too keeps the normalised mask: the mean over the object, no negative weights
+    generator.conditioner.register_to_config(match_attention_spread=False)
+    masked = generator.condition([image], [None], [region])
+    torch.testing.assert_close(masked.weights[0, 0], inside.float() / inside.sum())
 
 
 def test_efficientnet_lite0_loads_package_weights():

@@ -28,7 +28,11 @@ class ObjectAwareConditioner(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, image_dim: int, text_dim: int, num_patches: int, attention_dim: int = 512,
-                 condition_dim: int = 512, attention: str = "dot", num_heads: int = 1):
+                 condition_dim: int = 512, attention: str = "dot", num_heads: int = 1,
+                 match_attention_spread: bool = True):
+        """``match_attention_spread``: a clicked mask (no text) is rescaled to the attention's recorded spread, the
+        paper's rule for a model trained on attention only. False keeps the normalised mask (the mean over the
+        object, no negative weights elsewhere) for a model that is also trained on masks (docs/method.md)."""
         super().__init__()
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
@@ -78,6 +82,12 @@ class ObjectAwareConditioner(ModelMixin, ConfigMixin):
     def forward(self, patches: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         weights = self.attention(patches, text)
         return self.pool(patches, weights), weights
+
+    def mask_spread(self) -> torch.Tensor | None:
+        """The spread a mask without text is rescaled to (``masking.substitute``): the attention std recorded in
+        training, or None (keep the normalised mask) when not matching or when nothing was recorded yet."""
+        recorded = self.attention_std
+        return recorded if self.config.match_attention_spread and recorded.any() else None
 
     def unconditional(self, batch_size: int) -> torch.Tensor:
         return F.normalize(self.null_condition, dim=-1).expand(batch_size, -1)

@@ -85,8 +85,7 @@ class ObjectAwareGenerator(nn.Module):
                 std = weights[i].std(dim=-1, unbiased=False)
                 weights[i] = substitute(grid * weights[i], std)
             else:
-                recorded = self.conditioner.attention_std
-                weights[i] = substitute(grid.expand(heads, -1), recorded if recorded.any() else None)
+                weights[i] = substitute(grid.expand(heads, -1), self.conditioner.mask_spread())
         return Condition(self.conditioner.pool(patches, weights), weights)
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[list[np.ndarray]]:

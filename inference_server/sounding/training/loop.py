@@ -58,8 +58,8 @@ class DiffusionObjective(nn.Module):
         query = batch["query"] if "query" in batch else g.text_encoder(captions)
         weights = g.conditioner.attention(patches, query)
         if self.config.mask_probability > 0:
-            # At the spread recorded in training, the rule a click without text follows at test time.
-            masked = substitute(batch["mask_grid"][:, None].expand_as(weights), g.conditioner.attention_std)
+            # The rule a click without text follows at test time.
+            masked = substitute(batch["mask_grid"][:, None].expand_as(weights), g.conditioner.mask_spread())
             chosen = torch.rand(len(weights), generator=rng) < self.config.mask_probability
             use = batch["has_mask"] & chosen.to(weights.device)
             weights = torch.where(use[:, None, None], masked, weights)
