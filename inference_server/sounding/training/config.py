@@ -109,14 +109,14 @@ FOLEY_MINI_MANIFEST = "data/foley-mini/manifest.csv"
 FOLEY_MINI_SECONDS = 4.0
 #: The VAE is fully convolutional: stage 1 trains on each clip's first second (a quarter of the cost per step).
 FOLEY_MINI_VAE_SECONDS = 1.0
-#: Stage 1 is sized for ~15 min on a 2-core CPU with one torch thread; stage 2 is the shipped model's 16,800 steps
+#: Stage 1 is sized for ~15 min on a 2-core CPU with one torch thread; stage 2 is the shipped model's 21,600 steps
 #: (~1.5-3 h there; the model card has the measured times).
 FOLEY_MINI_VAE_LR = 2e-3
 FOLEY_MINI_VAE_BATCH = 8
 FOLEY_MINI_VAE_STEPS = 1500
 FOLEY_MINI_LR = 5e-4
 FOLEY_MINI_BATCH = 16
-FOLEY_MINI_STEPS = 16_800
+FOLEY_MINI_STEPS = 21_600
 FOLEY_MINI_SAVE_EVERY = 100
 #: Half of the masked rows train on the condition a click produces (mask substitution), half on text attention:
 #: trained on text attention only, foley-mini's mask-mode ACC on its own train rows was 2 % against 15 % in text mode.
