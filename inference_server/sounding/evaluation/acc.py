@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sounding.audio.io import decode_audio
-from sounding.evaluation.judge import Judge
+from sounding.evaluation.judge import TOP_K, Judge
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -65,7 +65,7 @@ def acc_of(targets: list[tuple[Path, str]], judge: Judge) -> AccResult:
         # A silent clip scores all zeros: it is wrong whatever its target.
         correct = bool(scores.max() > 0 and np.argmax(scores) == target)
         silent += int(scores.max() == 0)
-        top3 += bool(scores.max() > 0 and target in np.argsort(scores)[-3:])
+        top3 += bool(scores.max() > 0 and target in np.argsort(scores)[-TOP_K:])
         per_class[label][0] += correct
         per_class[label][1] += 1
         probabilities.append(float(scores[target]))

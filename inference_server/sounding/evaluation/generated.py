@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from sounding.audio.io import encode_audio
-from sounding.data.commands import DEFAULT_DATA_DIR
 from sounding.engine import GenerationRequest
 from sounding.evaluation.acc import acc_of
-from sounding.evaluation.judge import Judge
+from sounding.evaluation.judge import TOP_K, Judge
 from sounding.training.data import load_image, load_mask
 
 MODES = ("mask", "text", "scenes")
@@ -31,7 +30,6 @@ METRICS_FILE = "metrics.json"
 #: Clips generated per call (one batch through the sampler).
 BATCH = 8
 SEED = 0
-TOP_K = 3
 
 
 def _requests(items, generator, seed: int) -> list[GenerationRequest]:

@@ -31,6 +31,8 @@ from sounding.segmentation.refine import CLICK_LOGIT, RefineConfig, colour_index
 
 #: The shipped decoder (trained by ``python -m sounding.segmentation.train``).
 EMBEDDED_DIR = Path(__file__).parent / "weights" / "clicknet"
+#: Logit given to predicted parts that no positive click is on (dropped before upsampling and refinement).
+DROPPED_LOGIT = -10.0
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: EfficientNet-Lite0 block indices whose outputs are the stride 4, 8, 16 and 32 features, and their channels.
@@ -212,7 +214,7 @@ class ClickNetSegmenter:
         logits = self.decoder(embedding.features, maps.to(self.device))[0, 0].float().cpu()  # (h, w)
         positive = logits.numpy() > 0
         keep = torch.from_numpy(keep_clicked_parts(positive, points * cell, labels))
-        logits = logits.masked_fill(torch.from_numpy(positive) & ~keep, -10.0)  # parts no positive click is on
+        logits = logits.masked_fill(torch.from_numpy(positive) & ~keep, DROPPED_LOGIT)
         score = float(torch.sigmoid(logits[keep]).mean()) if keep.any() else 0.0
         if self.refine is not None:
             h, w = embedding.colours.shape  # the resized image's size (x and y scales differ when clamped)

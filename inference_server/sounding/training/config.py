@@ -37,8 +37,8 @@ class TrainConfig:
     #: Trainable components; the paper trains the conditioner and the diffusion UNet with frozen CLIP / CLAP / VAE.
     #: Ablation (i) "freeze the diffusion model": ["conditioner"]. The "vae" stage reads only VAE_COMPONENTS here.
     train: tuple[str, ...] = ("conditioner", "unet")
-    #: Share of the rows with a mask whose attention weights are replaced by their mask (substituted at the
-    #: attention's own spread), so the UNet also learns the conditions a click produces at test time. 0 is the
+    #: Share of the rows with a mask whose attention weights are replaced by their mask (by the rule a click without
+    #: text follows at test time), so the UNet also learns the conditions a click produces. 0 is the
     #: paper's training; 1 is its hard-mask ablation (found worse there). foley-mini uses FOLEY_MINI_MASK_PROBABILITY.
     mask_probability: float = 0.0
     clip_seconds: float = 10.24
