@@ -97,3 +97,54 @@ def test_refinement_maps_clicks_with_separate_x_and_y_scales(segmenter, monkeypa
     segmenter.segment(strip, np.array([[100.0, 6.0]]), np.array([1]))
     shape, points = seen[0]
     assert shape == (32, 128) and np.allclose(points, [[64.0, 24.0]])
+
+
+@pytest.fixture(scope="module")
+def chained():
+    """A random decoder with the previous-mask input (its weights for that input are not zero)."""
+    torch.manual_seed(1)
+    config = ClickNetConfig(work_size=128, previous_mask=True)
+    return ClickNetSegmenter(ClickDecoder(config), config, backbone=Backbone.pretrained(), refine=None)
+
+
+def test_decoder_saved_without_previous_mask_loads_with_zero_weights_for_it(segmenter, tmp_path):
+    save_decoder(segmenter.decoder, segmenter.config, tmp_path)
+    loaded = ClickNetSegmenter.from_pretrained(tmp_path, refine=None)
+    new = ClickDecoder(ClickNetConfig(work_size=128, previous_mask=True))
+    new.load_weights(loaded.decoder.state_dict())
+    assert float(new.fuse16[0][0].weight.detach()[:, -1].abs().max()) == 0.0
+    features = segmenter.embed(image()).features
+    clicks = click_maps(np.array([[15.0, 11.0]]), np.array([1]), (24, 32), 1.0, (0.02, 0.12))[None]
+    with torch.inference_mode():
+        before = loaded.decoder(features, clicks)
+        assert torch.equal(new(features, clicks, torch.rand(1, 1, 24, 32)), before)
+    with pytest.raises(ValueError, match="previous mask"):
+        new(features, clicks)
+    with pytest.raises(ValueError, match="previous mask"):
+        loaded.decoder(features, clicks, torch.zeros(1, 1, 24, 32))
+
+
+def test_previous_mask_feeds_the_second_click(chained):
+    points, labels = np.array([[60.0, 45.0], [10.0, 80.0]]), np.array([1, 0])
+    chained.cache.clear()
+    embedding = chained.embed(image())
+    cell = 32 / 120  # stride-4 grid cells per input pixel (120 px wide -> 128 -> 32 cells)
+    maps = [click_maps(points[:n] * cell, labels[:n], (24, 32), 1.0, (0.02, 0.12))[None] for n in (1, 2)]
+    with torch.inference_mode():
+        first = chained.decoder(embedding.features, maps[0], torch.zeros(1, 1, 24, 32))
+        second = chained.decoder(embedding.features, maps[1], torch.sigmoid(first))
+        without = chained.decoder(embedding.features, maps[1], torch.zeros(1, 1, 24, 32))
+        logits = chained.network_logits(embedding, points * cell, labels)
+    assert torch.allclose(logits, second[0, 0], atol=1e-5)
+    assert not torch.allclose(logits, without[0, 0], atol=1e-3)
+    assert len(embedding.chain) == 2  # both prefixes kept for the next click
+
+
+def test_click_chain_gives_the_same_mask_whether_cached_or_recomputed(chained):
+    points, labels = np.array([[60.0, 45.0], [10.0, 80.0], [100.0, 20.0]]), np.array([1, 0, 1])
+    chained.cache.clear()
+    for n in (1, 2, 3):
+        stepwise = chained.segment(image(), points[:n], labels[:n])
+    chained.cache.clear()
+    direct = chained.segment(image(), points, labels)
+    assert np.array_equal(stepwise.mask, direct.mask) and stepwise.score == direct.score

