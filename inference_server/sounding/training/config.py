@@ -123,8 +123,8 @@ FOLEY_MINI_MANIFEST = "data/foley-mini/manifest.csv"
 FOLEY_MINI_SECONDS = 4.0
 #: The VAE is fully convolutional: stage 1 trains on each clip's first second (a quarter of the cost per step).
 FOLEY_MINI_VAE_SECONDS = 1.0
-#: Stage 1 is sized for ~15 min on a 2-core CPU with one torch thread; stage 2 is the 21,600 steps of the shipped model's first road
-#: (~1.5-3 h there; the model card has the measured times).
+#: Stage 1 is sized for ~15 min on a 2-core CPU with one torch thread; stage 2 is the 21,600 steps of the shipped
+#: model's first road (~1.5-3 h there; the model card has the measured times).
 FOLEY_MINI_VAE_LR = 2e-3
 FOLEY_MINI_VAE_BATCH = 8
 FOLEY_MINI_VAE_STEPS = 1500
