@@ -148,3 +148,13 @@ def test_click_chain_gives_the_same_mask_whether_cached_or_recomputed(chained):
     chained.cache.clear()
     direct = chained.segment(image(), points, labels)
     assert np.array_equal(stepwise.mask, direct.mask) and stepwise.score == direct.score
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_clicked_pixels_keep_their_labels_on_a_tiny_noisy_image(refine):
+    """On a 48 x 64 noise image the network finds no object; the clicked pixel is still in the mask (a click disc at
+    the backbone's size can miss it after downsampling), and a negative click's pixel is not."""
+    segmenter = load_segmenter(None if refine else "clicknet-raw")
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    mask = segmenter.segment(image, np.array([[10.0, 10.0], [11.0, 10.0]]), np.array([1, 0])).mask
+    assert mask.shape == (48, 64) and mask[10, 10] and not mask[10, 11]

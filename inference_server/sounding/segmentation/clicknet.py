@@ -251,6 +251,8 @@ class ClickNetSegmenter:
             logits = self.refined(logits, embedding.colours, work_points, labels)
         full = F.interpolate(logits[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
         mask = (full > 0).numpy()
+        for (x, y), label in zip(points, labels):  # a click is a hard constraint on its own pixel; later clicks win
+            mask[int(y), int(x)] = bool(label)
         return ObjectMask(mask=mask, score=score)
 
     def network_logits(self, embedding: ClickNetEmbedding, points: np.ndarray, labels: np.ndarray) -> torch.Tensor:
