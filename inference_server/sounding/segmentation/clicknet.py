@@ -266,11 +266,11 @@ class ClickNetSegmenter:
 
         if not self.config.previous_mask:
             return predict(len(points), None)
-        logits = None
+        logits = torch.full(grid, -torch.inf)  # sigmoid 0: the first click's previous mask is empty
         for count in range(1, len(points) + 1):
-            previous = torch.zeros(grid) if logits is None else torch.sigmoid(logits)
             key = tuple((float(x), float(y), int(label)) for (x, y), label in zip(points[:count], labels[:count]))
-            logits = embedding.chain.get_or_compute(key, lambda: predict(count, previous[None, None].to(self.device)))
+            logits = embedding.chain.get_or_compute(
+                key, lambda: predict(count, torch.sigmoid(logits)[None, None].to(self.device)))
         return logits
 
     def refined(self, logits: torch.Tensor, colours: np.ndarray, points: np.ndarray,

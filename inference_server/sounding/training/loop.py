@@ -2,8 +2,9 @@
 
 Diffusion stage (the paper): z0 ~ VAE posterior of the clip's log-mel, t ~ U{0..N-1}, eps ~ N(0, I),
 z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps, c = conditioner(patches, text) replaced by the null condition with
-p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2 (+ optionally a KL pulling the attention onto the row's mask). VAE stage: L1 log-mel reconstruction + a small KL term, for the
-whole VAE or (component "vae_decoder") only its decoder, keeping the latent space of an already trained UNet.
+p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2 (+ optionally a KL pulling the attention onto the row's mask).
+VAE stage: L1 log-mel reconstruction + a small KL term, for the whole VAE or (component "vae_decoder") only its
+decoder, keeping the latent space of an already trained UNet.
 
 Every random draw of step ``s`` comes from a generator seeded with ``seed + s``, so a resumed run continues
 exactly as an uninterrupted one. Under ``accelerate launch`` each process takes its share of each batch.
@@ -121,8 +122,9 @@ def _initial_generator(config: TrainConfig) -> ObjectAwareGenerator:
     else:
         model_config = json.loads(named_config(config.model).to_json())
         generator = build_generator(ModelConfig.from_dict({**model_config, **config.model_overrides}))
+    donors = {directory: load_generator(directory) for directory in set(config.warm_start.values())}
     for component, directory in config.warm_start.items():
-        source = getattr(load_generator(directory), component)
+        source = getattr(donors[directory], component)
         try:
             getattr(generator, component).load_state_dict(source.state_dict())
         except RuntimeError as error:
