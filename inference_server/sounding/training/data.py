@@ -22,6 +22,8 @@ from sounding.model.masking import mask_to_grid
 #: Accepted column names: the short ones, or the Foley-Mini manifest's (sounding.data.manifest).
 COLUMNS = {"image": ("image", "image_path"), "audio": ("audio", "audio_path"), "caption": ("caption",),
            "mask": ("mask", "mask_path")}
+#: Optional columns of a multi-object scene's rows (one row per object): the scene, its caption and its mixed audio.
+SCENE_COLUMNS = ("scene_id", "scene_caption", "mix_path")
 #: Background that transparent pixels (RGBA cut-outs) are composited onto.
 BACKGROUND = (255, 255, 255)
 #: Images are encoded in chunks of this many when precomputing features.
@@ -33,7 +35,8 @@ class Row:
     image: Path
     audio: Path
     caption: str
-    mask: Path | None
+    #: The clicked region: no mask (the whole picture), one object's mask, or the union of several (a scene's mix).
+    masks: tuple[Path, ...] = ()
 
 
 def _field(row: dict, name: str, required: bool = True) -> str:
@@ -45,22 +48,32 @@ def _field(row: dict, name: str, required: bool = True) -> str:
     return ""
 
 
-def read_rows(manifest: str | Path, split: str | None = None) -> list[Row]:
+def read_rows(manifest: str | Path, split: str | None = None, scene_mixes: bool = False) -> list[Row]:
     """CSV (header) or JSONL manifest; relative paths are relative to the manifest's folder; a ``split`` column,
-    when present, selects the rows of ``split``."""
+    when present, selects the rows of ``split``. ``scene_mixes`` adds one row per multi-object scene: its picture,
+    the union of its objects' masks, its mixed audio and its caption (what clicking every object should give)."""
     manifest = Path(manifest)
     if manifest.suffix == ".jsonl":
         records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     else:
         with open(manifest, newline="") as handle:
             records = list(csv.DictReader(handle))
-    rows = []
+    rows, scenes = [], {}
     for record in records:
         if split and record.get("split", split) != split:
             continue
         mask = _field(record, "mask", required=False)
-        rows.append(Row(image=manifest.parent / _field(record, "image"), audio=manifest.parent / _field(record, "audio"),
-                        caption=_field(record, "caption"), mask=manifest.parent / mask if mask else None))
+        row = Row(image=manifest.parent / _field(record, "image"), audio=manifest.parent / _field(record, "audio"),
+                  caption=_field(record, "caption"), masks=(manifest.parent / mask,) if mask else ())
+        rows.append(row)
+        if scene_mixes and record.get("scene_id"):
+            scenes.setdefault(record["scene_id"], (record, []))[1].append(row)
+    for scene_id, (record, objects) in scenes.items():
+        missing = [name for name in SCENE_COLUMNS if not record.get(name)]
+        if missing or any(not row.masks for row in objects):
+            raise ValueError(f"{manifest}: scene {scene_id} lacks {missing or 'object masks'} for its mixed row")
+        rows.append(Row(image=objects[0].image, audio=manifest.parent / record["mix_path"],
+                        caption=record["scene_caption"], masks=tuple(row.masks[0] for row in objects)))
     if not rows:
         raise ValueError(f"{manifest} has no rows for split {split!r}")
     return rows
@@ -78,6 +91,11 @@ def load_image(path: Path) -> np.ndarray:
 
 def load_mask(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L")) > 127
+
+
+def load_masks(paths: tuple[Path, ...]) -> np.ndarray:
+    """The union of the masks (the region clicking all of them selects)."""
+    return np.logical_or.reduce([load_mask(path) for path in paths])
 
 
 def clip_log_mel(path: Path, log_mel: LogMel, frames: int) -> torch.Tensor:
@@ -102,9 +120,8 @@ def fingerprint(rows: list[Row], *parts: object) -> str:
     """Identifies the cached features: the files (with their modification times) and what encoded them."""
     digest = hashlib.sha256(repr(parts).encode())
     for row in rows:
-        for path in (row.image, row.audio, row.mask):
-            if path is not None:
-                digest.update(f"{path}:{path.stat().st_mtime_ns}".encode())
+        for path in (row.image, row.audio, *row.masks):
+            digest.update(f"{path}:{path.stat().st_mtime_ns}".encode())
         digest.update(row.caption.encode())
     return digest.hexdigest()[:16]
 
@@ -146,9 +163,9 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
             tensors["query"] = torch.cat([generator.text_encoder([row.caption for row in rows[s:s + CHUNK]]).cpu()
                                           for s in range(0, len(rows), CHUNK)])
         grid = generator.image_encoder.grid_size
-        tensors["has_mask"] = torch.tensor([row.mask is not None for row in rows])
+        tensors["has_mask"] = torch.tensor([bool(row.masks) for row in rows])
         tensors["mask_grid"] = torch.stack([
-            torch.from_numpy(mask_to_grid(load_mask(row.mask), grid)) if row.mask is not None
+            torch.from_numpy(mask_to_grid(load_masks(row.masks), grid)) if row.masks
             else torch.ones(grid * grid) for row in rows])
     # Half precision on disk and in memory (plenty for latents and features): the cache of 1,000 4 s clips is
     # ~100 MB instead of ~200 MB. Batches are cast back to float32.

@@ -180,7 +180,7 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     if not parameters:
         raise ValueError(f"nothing to train: {trained} have no parameters")
     # 2. Data, with latents and frozen features computed once.
-    rows: list[Row] = read_rows(config.manifest, config.split)
+    rows: list[Row] = read_rows(config.manifest, config.split, config.scene_mixes)
     frames = latent_frames(config.clip_seconds, generator.hop_seconds, frame_multiple(generator.unet, generator.vae))
     with accelerator.main_process_first():  # the main process writes the cache, the others then read it
         data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE)
