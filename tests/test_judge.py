@@ -6,10 +6,10 @@ import pytest
 
 from sounding.data import audio_prep
 from sounding.data.build import MANIFEST_NAME
-from sounding.data.manifest import ClipRow, write_manifest
+from sounding.data.manifest import ClipRow, read_manifest, write_manifest
 from sounding.evaluation import judge as judge_module
 from sounding.evaluation.acc import acc_of, evaluate_acc, read_targets
-from sounding.evaluation.judge import Judge, JudgeTrainConfig, train_judge, windows
+from sounding.evaluation.judge import Judge, JudgeTrainConfig, evaluate_scenes, holds_all, train_judge, windows
 
 #: Three "classes" a tiny judge separates easily: a low hum, a mid tone, high noise bursts.
 RATE = 16_000
@@ -39,6 +39,14 @@ def dataset(tmp_path_factory):
             rows.append(ClipRow(id=clip_id, label=label, caption="", audio_path=f"audio/{clip_id}.wav",
                                 image_path="", mask_path="", source="synthetic", licence="CC0-1.0", split=split,
                                 recording=clip_id))
+    for scene, labels in enumerate((("car", "dog"), ("dog", "bird"))):  # two-object test scenes and their mixes
+        mix_path = f"scenes/{scene}/mix.wav"
+        audio_prep.write_wav(out / mix_path, audio_prep.prepare(sum(_sound(label, 40 + scene) for label in labels),
+                                                                RATE))
+        for label in labels:
+            rows.append(ClipRow(id=f"scene-{scene}-{label}", label=label, caption="", audio_path=f"audio/{label}-7.wav",
+                                image_path="", mask_path="", source="synthetic", licence="CC0-1.0", split="test",
+                                recording=f"{label}-7", scene_id=f"scene-{scene}", mix_path=mix_path))
     write_manifest(out / MANIFEST_NAME, rows)
     return out
 
@@ -57,6 +65,21 @@ def test_training_writes_weights_config_and_held_out_metrics(trained):
     assert metrics["labels"] == ["bird", "car", "dog"]
     assert metrics["test"]["clips"] == 6 and metrics["selected_on"] == "val"
     assert metrics["test"]["accuracy"] >= 0.8  # three easy classes
+
+
+def test_real_scenes_are_measured(trained, dataset):
+    out, metrics = trained
+    assert metrics["scenes"]["test"]["scenes"] == 2 and metrics["scenes"]["val"]["scenes"] == 0
+    rows = [row for row in read_manifest(dataset / MANIFEST_NAME) if row.split == "test"]
+    scores = evaluate_scenes(Judge.load(out), dataset, rows, k=2)
+    assert scores["own_clip_clicked_class"] >= 0.75 and scores["own_clip_other_class"] <= 0.25
+    assert scores["scenes"] == 2 and scores["mix_both_in_top2"] >= 0.5
+
+
+def test_holds_all_reads_the_top_k():
+    probabilities = np.array([0.1, 0.5, 0.3, 0.1])
+    assert holds_all(probabilities, [1, 2], k=2) and not holds_all(probabilities, [1, 3], k=2)
+    assert not holds_all(np.zeros(4), [0], k=4)  # silence holds nothing
 
 
 def test_loaded_judge_gives_probabilities(trained):

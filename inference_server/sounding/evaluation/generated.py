@@ -22,7 +22,7 @@ import numpy as np
 from sounding.audio.io import encode_audio
 from sounding.engine import GenerationRequest
 from sounding.evaluation.acc import acc_of
-from sounding.evaluation.judge import TOP_K, Judge
+from sounding.evaluation.judge import TOP_K, Judge, holds_all
 from sounding.training.data import load_image, load_mask
 
 MODES = ("mask", "text", "scenes")
@@ -116,8 +116,7 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None) -
             clicked += top == index[mine["label"]]
             other += top == index[theirs["label"]]
         scores = judge.classify(clips[3 * n + 2], generator.info.sample_rate)
-        top_k = set(np.argsort(scores)[-TOP_K:].tolist()) if scores.max() > 0 else set()
-        both += {index[first["label"]], index[second["label"]]} <= top_k
+        both += holds_all(scores, [index[first["label"]], index[second["label"]]])
     clicks = 2 * len(pairs)
     return {"scenes": len(pairs), "one_click_clicked_class": round(clicked / clicks, 4),
             "one_click_other_class": round(other / clicks, 4),

@@ -230,6 +230,13 @@ def _augmented_batch(examples, weights, labels, config: JudgeTrainConfig, frames
     return torch.stack(mels), torch.tensor(targets)
 
 
+def holds_all(probabilities: np.ndarray, classes: list[int], k: int = TOP_K) -> bool:
+    """Whether every one of ``classes`` is among the ``k`` most probable (a silent clip's zeros hold none)."""
+    if probabilities.max() <= 0:
+        return False
+    return set(classes) <= set(np.argsort(probabilities)[-k:].tolist())
+
+
 def evaluate(judge: Judge, examples: list[_Example]) -> dict:
     """Clip accuracy (top-1 and top-3), per-class accuracy and the confusions of a set of clips."""
     per_class = defaultdict(lambda: [0, 0])
@@ -257,6 +264,32 @@ def evaluate(judge: Judge, examples: list[_Example]) -> dict:
     }
 
 
+def evaluate_scenes(judge: Judge, data_dir: Path, rows: list[ClipRow], k: int = TOP_K) -> dict:
+    """The two-object scenes among ``rows`` scored like a generator's clips (``sounding eval generated``, mode
+    scenes), with their real recordings: each object's own clip named as its class / as the other object's, and the
+    scene's real mix with both classes in the top ``k``. What a generator's clips can be expected to reach."""
+    objects = defaultdict(list)
+    for row in rows:
+        if row.scene_id:
+            objects[row.scene_id].append(row)
+    pairs = [pair for pair in objects.values() if len(pair) == 2 and all(r.label in judge.labels for r in pair)]
+
+    def probabilities(path: str) -> np.ndarray:
+        return judge.classify(read_audio(Path(data_dir) / path, audio_prep.SAMPLE_RATE), audio_prep.SAMPLE_RATE)
+
+    clicked = other = both = 0
+    for pair in pairs:
+        classes = [judge.labels.index(row.label) for row in pair]
+        for row, mine, theirs in zip(pair, classes, classes[::-1]):
+            top = int(np.argmax(probabilities(row.audio_path)))
+            clicked, other = clicked + (top == mine), other + (top == theirs)
+        both += holds_all(probabilities(pair[0].mix_path), classes, k)
+    shares = [round(count / max(total, 1), 4) for count, total in
+              ((clicked, 2 * len(pairs)), (other, 2 * len(pairs)), (both, len(pairs)))]
+    return {"scenes": len(pairs), "own_clip_clicked_class": shares[0], "own_clip_other_class": shares[1],
+            f"mix_both_in_top{k}": shares[2]}
+
+
 def train_judge(data_dir: Path, out_dir: Path, config: JudgeTrainConfig | None = None) -> dict:
     """Train on the train split's single-object clips, keep the epoch with the best val accuracy, report test."""
     config = config or JudgeTrainConfig()
@@ -266,7 +299,8 @@ def train_judge(data_dir: Path, out_dir: Path, config: JudgeTrainConfig | None =
     manifest = Path(data_dir) / MANIFEST_NAME
     if not manifest.exists():
         raise FileNotFoundError(f"{manifest} not found: run `sounding data build --out {data_dir}` first")
-    rows = [row for row in read_manifest(manifest) if not row.scene_id]
+    all_rows = read_manifest(manifest)
+    rows = [row for row in all_rows if not row.scene_id]
     split_rows = {split: [row for row in rows if row.split == split] for split in ("train", "val", "test")}
     labels = sorted({row.label for row in split_rows["train"]})
     if len(labels) < 2:
@@ -311,6 +345,8 @@ def train_judge(data_dir: Path, out_dir: Path, config: JudgeTrainConfig | None =
         "parameters": sum(parameter.numel() for parameter in net.parameters()),
         "selected_on": selection,
         **{split: evaluate(judge, examples[split]) for split in ("train", "val", "test")},
+        "scenes": {split: evaluate_scenes(judge, Path(data_dir), [r for r in all_rows if r.split == split])
+                        for split in ("val", "test")},
         "history": history,
         "train_config": dataclasses.asdict(config),
         "seconds": round(time.monotonic() - started, 1),
