@@ -37,8 +37,14 @@ class TrainConfig:
     batch_size: int = 8
     lr: float = 2e-3
     max_corrections: int = 2  # corrective clicks simulated per sample (0..max)
-    seed: int = 0
+    focal_gamma: float = 0.0  # > 0: pixels weighted toward the ones still wrong (:func:`pixel_loss`); 0: plain BCE
+    seed: int = 0  # batch order and click simulation
+    sets: tuple[int, ...] = ()  # seeds of the composite sets trained on (each ``composites`` large); () = (seed,)
     size: tuple[int, int] = (240, 320)  # composite (H, W); its longest side must equal the net's work_size
+
+    @property
+    def composite_seeds(self) -> tuple[int, ...]:
+        return self.sets or (self.seed,)
 
 
 @torch.inference_mode()
@@ -52,6 +58,19 @@ def precompute_features(backbone: Backbone, images: list[np.ndarray], batch: int
     return out
 
 
+def composite_features(config: TrainConfig, seed: int, data_dir: Path) -> tuple[list[list[torch.Tensor]], list]:
+    """Backbone features and masks of one composite set (seed ``seed``), computed once and cached in ``data_dir``."""
+    cache = data_dir / f"train-features-{config.composites}-{seed}-{config.size[0]}x{config.size[1]}.pt"
+    if cache.is_file():
+        stored = torch.load(cache, weights_only=True)
+        return stored["features"], list(stored["masks"].numpy())
+    composites = composite_set(data_dir, "train", config.composites, seed=seed, size=config.size)
+    features = precompute_features(Backbone.pretrained(), [c.image for c in composites])
+    masks = [c.mask for c in composites]
+    torch.save({"features": features, "masks": torch.from_numpy(np.stack(masks))}, cache)
+    return features, masks
+
+
 def first_click(truth: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
     """The protocol's first click half of the time, else a random interior point (at least 1/3 of the max depth)."""
     distance = ndimage.distance_transform_edt(np.pad(truth, 1))[1:-1, 1:-1]
@@ -62,6 +81,21 @@ def first_click(truth: np.ndarray, rng: np.random.Generator) -> tuple[float, flo
         i = int(rng.integers(len(ys)))
         y, x = ys[i], xs[i]
     return float(x), float(y)
+
+
+def pixel_loss(logits: torch.Tensor, target: torch.Tensor, focal_gamma: float = 0.0) -> torch.Tensor:
+    """Mean per-pixel BCE. With ``focal_gamma`` > 0, each pixel is weighted by (1 - p_true)^gamma, the weights
+    rescaled to mean 1 per image (RITM's normalised focal loss, weights detached): the loss stays on the scale of
+    BCE but concentrates on the pixels still wrong (thin parts, edges, the parts a click missed)."""
+    if focal_gamma < 0:
+        raise ValueError(f"focal_gamma must be >= 0, got {focal_gamma}")
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if focal_gamma == 0:
+        return bce.mean()
+    with torch.no_grad():
+        weight = (1 - torch.exp(-bce)) ** focal_gamma
+        weight = weight / weight.mean(tuple(range(1, weight.ndim)), keepdim=True).clamp_min(1e-8)
+    return (weight * bce).mean()
 
 
 def batch_tensors(features: list[list[torch.Tensor]], index: np.ndarray) -> list[torch.Tensor]:
@@ -83,15 +117,11 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     if max(config.size) != net.work_size:
         raise ValueError(f"composite size {config.size} must have longest side work_size={net.work_size}")
     start = time.time()
-    cache = data_dir / f"train-features-{config.composites}-{config.seed}-{config.size[0]}x{config.size[1]}.pt"
-    if cache.is_file():
-        stored = torch.load(cache, weights_only=True)
-        features, masks = stored["features"], list(stored["masks"].numpy())
-    else:
-        composites = composite_set(data_dir, "train", config.composites, seed=config.seed, size=config.size)
-        features = precompute_features(Backbone.pretrained(), [c.image for c in composites])
-        masks = [c.mask for c in composites]
-        torch.save({"features": features, "masks": torch.from_numpy(np.stack(masks))}, cache)
+    features, masks = [], []
+    for seed in config.composite_seeds:
+        set_features, set_masks = composite_features(config, seed, data_dir)
+        features += set_features
+        masks += set_masks
     targets = torch.from_numpy(np.stack(masks)).float()[:, None]  # (N, 1, H, W)
     print(f"{len(masks)} composites and features in {time.time() - start:.0f} s", flush=True)
 
@@ -125,7 +155,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
         target = targets[index]
         prob = torch.sigmoid(logits)
         soft_iou = (prob * target).sum((1, 2, 3)) / (prob + target - prob * target).sum((1, 2, 3)).clamp_min(1)
-        loss = F.binary_cross_entropy_with_logits(logits, target) + (1 - soft_iou).mean()
+        loss = pixel_loss(logits, target, config.focal_gamma) + (1 - soft_iou).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -150,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--focal-gamma", type=float, default=TrainConfig.focal_gamma,
+                        help="weight pixels toward the ones still wrong (0: plain BCE)")
     parser.add_argument("--width", type=int, default=ClickNetConfig.width)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="composite set and batch order")
+    parser.add_argument("--sets", type=int, nargs="+", default=[],
+                        help="train on the union of these composite sets (seeds; default: --seed's set)")
     parser.add_argument("--previous-mask", action="store_true",
                         help="feed the decoder its previous prediction (ClickNetConfig.previous_mask)")
     parser.add_argument("--init", type=Path, default=None, help="fine-tune the decoder saved in this directory")
@@ -159,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed)
+                         seed=args.seed, sets=tuple(args.sets),
+                         focal_gamma=args.focal_gamma)
     net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask)
     print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
     return 0
