@@ -52,7 +52,7 @@ class TrainConfig:
     warm_start: dict[str, str] = field(default_factory=dict)
     #: Also train on one row per multi-object scene of the manifest: the union of its objects' masks, its mixed
     #: audio and its caption (``training.data.read_rows``). Not in the paper's recipe, where clicking several objects
-    #: is only a union at test time. foley-mini uses FOLEY_MINI_SCENE_MIXES.
+    #: is only a union at test time. foley-mini does not use it (measured worse, docs/method.md "Scene mixes").
     scene_mixes: bool = False
     clip_seconds: float = 10.24
     batch_size: int = PAPER_BATCH_SIZE
@@ -142,8 +142,6 @@ FOLEY_MINI_MASK_PROBABILITY = 0.5
 #: The attention is pulled onto the captioned object's mask, so that text attention and a click give one condition
 #: (without it the text attention put ~45 % of its mass on the object, and the two conditions had cosine 0.2).
 FOLEY_MINI_ATTENTION_MASK_WEIGHT = 1.0
-#: Without rows for a clicked union, clicking both objects of a test scene never gave both classes in the judge's top 3.
-FOLEY_MINI_SCENE_MIXES = True
 
 
 def foley_mini_vae_config() -> dict[str, Any]:
@@ -158,8 +156,7 @@ def foley_mini_config() -> dict[str, Any]:
     return dict(model="runs/foley-mini-vae/model", manifest=FOLEY_MINI_MANIFEST, output="runs/foley-mini",
                 clip_seconds=FOLEY_MINI_SECONDS, batch_size=FOLEY_MINI_BATCH, lr=FOLEY_MINI_LR,
                 max_steps=FOLEY_MINI_STEPS, save_every=FOLEY_MINI_SAVE_EVERY,
-                mask_probability=FOLEY_MINI_MASK_PROBABILITY, attention_mask_weight=FOLEY_MINI_ATTENTION_MASK_WEIGHT,
-                scene_mixes=FOLEY_MINI_SCENE_MIXES)
+                mask_probability=FOLEY_MINI_MASK_PROBABILITY, attention_mask_weight=FOLEY_MINI_ATTENTION_MASK_WEIGHT)
 
 
 #: The embedded model's directory (relative to the repository root, like the manifest).
