@@ -346,7 +346,7 @@ def train_judge(data_dir: Path, out_dir: Path, config: JudgeTrainConfig | None =
         "selected_on": selection,
         **{split: evaluate(judge, examples[split]) for split in ("train", "val", "test")},
         "scenes": {split: evaluate_scenes(judge, Path(data_dir), [r for r in all_rows if r.split == split])
-                        for split in ("val", "test")},
+                   for split in ("val", "test")},
         "history": history,
         "train_config": dataclasses.asdict(config),
         "seconds": round(time.monotonic() - started, 1),
