@@ -92,16 +92,21 @@ def test_blender_render_gives_exact_object_masks(tmp_path):
     assert samples[0][0].shape == (60, 80, 3) and samples[0][0].dtype == np.uint8
 
 
+def write_square_cutouts(directory, split):
+    """A stored cut-out set of two identical objects: a blue square with a transparent border."""
+    square = np.zeros((40, 40, 4), np.uint8)
+    square[..., 2] = 220
+    square[5:35, 5:35, 3] = 255
+    np.savez(directory / f"cutouts-{split}.npz", pixels=np.concatenate([square.ravel()] * 2),
+             shapes=np.array([[40, 40]] * 2), paths=np.array(["a", "b"]))
+
+
 def test_eval_segment_command_on_stored_cutouts(tmp_path):
     import json
 
     from tests.test_segmentation import _parser
 
-    square = np.zeros((40, 40, 4), np.uint8)
-    square[..., 1] = 200
-    square[5:35, 5:35, 3] = 255
-    np.savez(tmp_path / "cutouts-heldout.npz", pixels=np.concatenate([square.ravel()] * 2),
-             shapes=np.array([[40, 40]] * 2), paths=np.array(["a", "b"]))
+    write_square_cutouts(tmp_path, "heldout")
     out = tmp_path / "eval.json"
     args = _parser().parse_args(["eval", "segment", "--segmenter", "superpixel", "--composites", "3", "--renders",
                                  "0", "--clicks", "2", "--data-dir", str(tmp_path), "--output", str(out)])

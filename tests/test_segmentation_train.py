@@ -10,18 +10,11 @@ from safetensors.torch import load_file
 
 from sounding.segmentation.clicknet import ClickDecoder, ClickNetConfig, save_decoder
 from sounding.segmentation.train import TrainConfig, pixel_loss, train
-
-
-def write_cutouts(directory):
-    square = np.zeros((40, 40, 4), np.uint8)
-    square[..., 2] = 220
-    square[5:35, 5:35, 3] = 255
-    np.savez(directory / "cutouts-train.npz", pixels=np.concatenate([square.ravel()] * 2),
-             shapes=np.array([[40, 40]] * 2), paths=np.array(["a", "b"]))
+from tests.test_segmentation_eval import write_square_cutouts
 
 
 def test_fine_tune_adds_the_previous_mask_input(tmp_path):
-    write_cutouts(tmp_path)
+    write_square_cutouts(tmp_path, "train")
     old = ClickNetConfig(work_size=128)
     save_decoder(ClickDecoder(old), old, tmp_path / "init")
     net = ClickNetConfig(work_size=128, previous_mask=True)
@@ -34,7 +27,7 @@ def test_fine_tune_adds_the_previous_mask_input(tmp_path):
 
 
 def test_training_on_several_composite_sets_caches_each(tmp_path):
-    write_cutouts(tmp_path)
+    write_square_cutouts(tmp_path, "train")
     net = ClickNetConfig(work_size=128)
     config = TrainConfig(composites=3, steps=2, batch_size=2, seed=7, sets=(1, 2), size=(96, 128), focal_gamma=2)
     summary = train(config, net, tmp_path / "out", data_dir=tmp_path)
