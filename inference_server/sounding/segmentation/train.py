@@ -7,6 +7,8 @@ up to two corrective clicks placed by :func:`sounding.segmentation.clicks.next_c
 prediction. With ``--previous-mask`` the decoder also gets its prediction for the clicks before the last one (zeros
 at the first click), as at inference. ``--init DIR`` fine-tunes a saved decoder (e.g. on a fresh composite set,
 ``--seed``); a decoder saved without the previous-mask input starts with that input's weights at zero.
+``--tune-from-block N`` also fine-tunes the backbone's blocks from N on (at ``--tail-lr``), recomputed each step
+from the cached features of the blocks before N.
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from scipy import ndimage
 
-from sounding.segmentation.clicknet import (EMBEDDED_DIR, Backbone, ClickDecoder, ClickNetConfig, click_maps,
-                                            normalise, save_decoder)
+from sounding.segmentation.clicknet import (DECODER_WEIGHTS, EMBEDDED_DIR, TAIL_WEIGHTS, Backbone, ClickDecoder,
+                                            ClickNetConfig, click_maps, normalise, save_decoder)
 from sounding.segmentation.clicks import next_click
 from sounding.segmentation.composites import composite_set
 
@@ -36,6 +38,7 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 8
     lr: float = 2e-3
+    tail_lr: float = 1e-4  # the backbone blocks fine-tuned when ClickNetConfig.tuned_from_block is set
     max_corrections: int = 2  # corrective clicks simulated per sample (0..max)
     focal_gamma: float = 0.0  # > 0: pixels weighted toward the ones still wrong (:func:`pixel_loss`); 0: plain BCE
     seed: int = 0  # batch order and click simulation
@@ -127,15 +130,24 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
 
     decoder = ClickDecoder(net)
     if init is not None:
-        decoder.load_weights(load_file(Path(init) / "decoder.safetensors"))
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.05)
+        decoder.load_weights(load_file(Path(init) / DECODER_WEIGHTS))
+    groups = [{"params": list(decoder.parameters()), "lr": config.lr}]
+    backbone = None
+    if net.tuned_from_block is not None:
+        backbone = tuned_backbone(net.tuned_from_block, init)
+        groups.append({"params": [p for p in backbone.parameters() if p.requires_grad], "lr": config.tail_lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, [group["lr"] for group in groups],
+                                                   total_steps=config.steps, pct_start=0.05)
     grid = tuple(features[0][0].shape[-2:])
     cell = grid[1] / config.size[1]
     log = []
     for step in range(config.steps):
         index = rng.integers(0, len(masks), config.batch_size)
         feats = batch_tensors(features, index)
+        if backbone is not None:
+            tuned = backbone.forward_from(feats, net.tuned_from_block)
+            feats = [f.detach() for f in tuned]  # for simulating the clicks
         clicks = [[(*first_click(masks[i], rng), 1)] for i in index]
         previous = torch.zeros(config.batch_size, 1, *grid) if net.previous_mask else None
         for _ in range(int(rng.integers(0, config.max_corrections + 1))):
@@ -150,6 +162,8 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
                 if click is not None:
                     cs.append((click.x, click.y, int(click.positive)))
         decoder.train()
+        if backbone is not None:
+            feats = tuned
         coarse = decoder(feats, batch_click_maps(clicks, grid, cell, net), previous)
         logits = F.interpolate(coarse, size=config.size, mode="bilinear", align_corners=False)
         target = targets[index]
@@ -165,11 +179,22 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
             print(f"step {step + 1}/{config.steps} loss {np.mean(log[-50:]):.4f} {time.time() - start:.0f} s",
                   flush=True)
         if (step + 1) % 500 == 0 or step + 1 == config.steps:
-            save_decoder(decoder, net, out)
+            save_decoder(decoder, net, out, backbone)
     summary = {"train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
                "final_loss": float(np.mean(log[-100:])), "seconds": round(time.time() - start)}
     (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def tuned_backbone(start: int, init: Path | None) -> Backbone:
+    """The pretrained backbone with blocks ``start`` on trainable (the tail saved in ``init`` when there is one);
+    batch norm keeps ImageNet's statistics (eval mode), since batches of 8 are too small to re-estimate them."""
+    backbone = Backbone.pretrained()
+    if init is not None and (Path(init) / TAIL_WEIGHTS).is_file():
+        backbone.load_tail(load_file(Path(init) / TAIL_WEIGHTS), start)
+    for i in range(start, len(backbone.net._blocks)):
+        backbone.net._blocks[i].requires_grad_(True)
+    return backbone.eval()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,14 +213,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="train on the union of these composite sets (seeds; default: --seed's set)")
     parser.add_argument("--previous-mask", action="store_true",
                         help="feed the decoder its previous prediction (ClickNetConfig.previous_mask)")
+    parser.add_argument("--tune-from-block", type=int, default=None,
+                        help="also fine-tune the backbone's blocks from this index on (5 or 11; default: frozen)")
+    parser.add_argument("--tail-lr", type=float, default=TrainConfig.tail_lr,
+                        help="learning rate of the fine-tuned backbone blocks")
     parser.add_argument("--init", type=Path, default=None, help="fine-tune the decoder saved in this directory")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, sets=tuple(args.sets),
-                         focal_gamma=args.focal_gamma)
-    net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask)
+                         seed=args.seed, sets=tuple(args.sets), focal_gamma=args.focal_gamma, tail_lr=args.tail_lr)
+    net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask, tuned_from_block=args.tune_from_block)
     print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
     return 0
 
