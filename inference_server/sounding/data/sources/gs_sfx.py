@@ -1,6 +1,13 @@
 """Fluid R3 sound effects and instruments rendered with fluidsynth: the GS "SFX" drum kit (bank 128, program 56,
 one effect per key) and a few GM melodic programs. Each effect or program is one recording; its variants differ in
-velocity, note length, pitch (melodic only) and reverb, and stay in the recording's split."""
+velocity, note length, pitch (melodic only) and reverb, and stay in the recording's split.
+
+Two more GM sound fonts (and FluidR3 GM's own effect programs 122-127) add timbres as *variants* of those same
+recordings, not as new ones: the split assigns recordings by per-class counts in a hash order, so a new recording
+would move old ones between splits (and a generator trained on the old splits would then have seen test audio).
+A program rendered from another font is the same instrument or effect played by another sampler, so it joins the
+recording of that program or kit effect and inherits its split; MuseScore General also reuses many FluidR3 samples,
+which this keeps in one split."""
 from __future__ import annotations
 
 import shutil
@@ -14,7 +21,6 @@ from sounding.data.audio_prep import load_mono
 from sounding.data.sources import SourceClip
 
 NAME = "gs_sfx"
-PACKAGES = ("fluid-soundfont-gs", "fluid-soundfont-gm", "fluidsynth")
 LICENCE = "MIT"
 GS_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GS.sf2")
 GM_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -41,6 +47,33 @@ GM_PROGRAMS = {
     56: ("trumpet", "trumpet"), 57: ("trombone", "trumpet"),
     73: ("flute", "flute"), 71: ("clarinet", "flute"),
 }
+#: GM sound-effect program -> the GS SFX kit key of the same effect, whose recording its renders are variants of.
+GM_EFFECTS = {122: 82, 123: 78, 125: 70, 126: 58, 127: 72}
+
+
+@dataclass(frozen=True)
+class ExtraFont:
+    """A GM sound font whose renders of ``programs`` (keys of GM_PROGRAMS or GM_EFFECTS) are extra variants."""
+
+    path: Path
+    package: str
+    licence: str
+    #: Variant names are ``<prefix>-v<n>``; FluidR3's own renders keep ``v<n>``.
+    prefix: str
+    programs: tuple[int, ...]
+
+
+EXTRA_FONTS = (
+    # FluidR3 GM's effect programs are other samples than the GS kit's (waveform correlation < 0.2).
+    ExtraFont(GM_SOUNDFONT, "fluid-soundfont-gm", "MIT", "gm", tuple(GM_EFFECTS)),
+    ExtraFont(Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont", "GPL-2", "tim",
+              (*GM_PROGRAMS, *GM_EFFECTS)),
+    # Only the programs where MuseScore General has its own samples; its others (and all its effects) render as
+    # FluidR3 GM's (correlation 0.86-1.0) and would only duplicate clips.
+    ExtraFont(Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3"), "musescore-general-soundfont", "MIT", "msg",
+              (0, 1, 42, 71)),
+)
+PACKAGES = ("fluid-soundfont-gs", "fluid-soundfont-gm", "fluidsynth", *(font.package for font in EXTRA_FONTS))
 
 
 @dataclass(frozen=True)
@@ -95,24 +128,59 @@ def render(midi: bytes, soundfont: Path, reverb_room: float):
         return load_mono(wav_path)
 
 
+def kit_recording(key: int) -> str:
+    return f"fluid-soundfont-gs:sfx-kit/{key}-{SFX_KIT[key][0]}"
+
+
+def program_recording(program: int) -> str:
+    return f"fluid-soundfont-gm:program/{program}-{GM_PROGRAMS[program][0]}"
+
+
+def _clip(name: str, recording: str, label: str, caption: str, licence: str, variant: str, midi: bytes,
+          soundfont: Path, reverb_room: float) -> SourceClip:
+    return SourceClip(source=NAME, name=name, recording=recording, label=label, caption=caption, licence=licence,
+                      variant=variant, load_audio=lambda: render(midi, soundfont, reverb_room))
+
+
+def extra_clips(font: ExtraFont) -> list[SourceClip]:
+    """``font``'s renders of its programs, each a variant of the FluidR3 recording of the same program or effect."""
+    found = []
+    for program in font.programs:
+        if program in GM_EFFECTS:
+            key = GM_EFFECTS[program]
+            effect, label = SFX_KIT[key]
+            name, recording, caption = effect, kit_recording(key), f"{effect.capitalize()}."
+        elif program in GM_PROGRAMS:
+            name, label = GM_PROGRAMS[program]
+            recording, caption = program_recording(program), f"A {name} note."
+        else:
+            raise ValueError(f"{font.path.name}: GM program {program} is neither in GM_PROGRAMS nor in GM_EFFECTS")
+        for index, variant in enumerate(VARIANTS):
+            note = 60 + (0 if program in GM_EFFECTS else variant.transpose)
+            midi = note_midi(note, variant.velocity, variant.seconds, 0, program=program)
+            found.append(_clip(name, recording, label, caption, font.licence, f"{font.prefix}-v{index}", midi,
+                               font.path, variant.reverb_room))
+    return found
+
+
 def clips() -> list[SourceClip]:
-    if shutil.which("fluidsynth") is None or not GS_SOUNDFONT.exists():
-        raise FileNotFoundError("fluidsynth and fluid-soundfont-gs are needed to render the GS SFX kit")
+    if shutil.which("fluidsynth") is None:
+        raise FileNotFoundError("fluidsynth is needed to render the sound fonts")
+    missing = [str(path) for path in (GS_SOUNDFONT, GM_SOUNDFONT, *(font.path for font in EXTRA_FONTS))
+               if not path.exists()]
+    if missing:
+        raise FileNotFoundError(f"sound fonts not installed: {', '.join(missing)} (packages: {', '.join(PACKAGES)})")
     found = []
     for key, (effect, label) in SFX_KIT.items():
         for index, variant in enumerate(VARIANTS):
             midi = note_midi(key, variant.velocity, variant.seconds, _DRUM_CHANNEL, program=56, bank=128)
-            found.append(SourceClip(
-                source=NAME, name=effect, recording=f"fluid-soundfont-gs:sfx-kit/{key}-{effect}", label=label,
-                caption=f"{effect.capitalize()}.", licence=LICENCE, variant=f"v{index}",
-                load_audio=lambda midi=midi, room=variant.reverb_room: render(midi, GS_SOUNDFONT, room),
-            ))
+            found.append(_clip(effect, kit_recording(key), label, f"{effect.capitalize()}.", LICENCE, f"v{index}",
+                               midi, GS_SOUNDFONT, variant.reverb_room))
     for program, (instrument, label) in GM_PROGRAMS.items():
         for index, variant in enumerate(VARIANTS):
             midi = note_midi(60 + variant.transpose, variant.velocity, variant.seconds, 0, program=program)
-            found.append(SourceClip(
-                source=NAME, name=instrument, recording=f"fluid-soundfont-gm:program/{program}-{instrument}",
-                label=label, caption=f"A {instrument} note.", licence=LICENCE, variant=f"v{index}",
-                load_audio=lambda midi=midi, room=variant.reverb_room: render(midi, GM_SOUNDFONT, room),
-            ))
+            found.append(_clip(instrument, program_recording(program), label, f"A {instrument} note.", LICENCE,
+                               f"v{index}", midi, GM_SOUNDFONT, variant.reverb_room))
+    for font in EXTRA_FONTS:
+        found.extend(extra_clips(font))
     return found
