@@ -28,6 +28,18 @@ def test_backbone_gives_four_strides(segmenter):
     assert [tuple(f.shape[1:]) for f in features] == [(24, 24, 32), (40, 12, 16), (112, 6, 8), (320, 3, 4)]
 
 
+@pytest.mark.parametrize("start", [3, 5, 11])
+def test_backbone_tail_from_cached_features_matches_the_full_pass(segmenter, start):
+    pixels = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        full = segmenter.backbone(pixels)
+        again = segmenter.backbone.forward_from([f.clone() for f in full], start)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(full, again))
+    assert set(segmenter.backbone.tail_state(start)) < set(segmenter.backbone.net.state_dict())
+    with pytest.raises(ValueError, match="does not follow a feature block"):
+        segmenter.backbone.forward_from(full, start + 1)
+
+
 def test_mask_is_full_size_and_second_click_skips_the_backbone(segmenter):
     calls = []
     hook = segmenter.backbone.register_forward_hook(lambda *_: calls.append(1))
