@@ -81,7 +81,7 @@ class RenderVariant:
     velocity: int
     seconds: float
     reverb_room: float
-    #: Semitones added to the base note (melodic programs only; kit keys select the effect).
+    #: Semitones added to the base note (melodic programs only: kit keys select the effect, GM effects stay at 60).
     transpose: int = 0
 
 
