@@ -170,6 +170,11 @@ def clips() -> list[SourceClip]:
                if not path.exists()]
     if missing:
         raise FileNotFoundError(f"sound fonts not installed: {', '.join(missing)} (packages: {', '.join(PACKAGES)})")
+    return listed_clips()
+
+
+def listed_clips() -> list[SourceClip]:
+    """Every clip this source offers, listed without checking that the fonts are installed (nothing is rendered)."""
     found = []
     for key, (effect, label) in SFX_KIT.items():
         for index, variant in enumerate(VARIANTS):
