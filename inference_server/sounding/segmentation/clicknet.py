@@ -55,7 +55,7 @@ class ClickNetConfig:
     cache_size: int = 8
     previous_mask: bool = False  # the previous prediction is a decoder input (one more guide channel)
     # backbone blocks from this index on are fine-tuned (their weights ship beside the decoder); None: all frozen.
-    # Must follow a feature block (5 or 11), so training can start from the cached features before it.
+    # Must follow a feature block (3, 5 or 11), so training can start from the cached features before it.
     tuned_from_block: int | None = None
 
     def __post_init__(self):

@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--previous-mask", action="store_true",
                         help="feed the decoder its previous prediction (ClickNetConfig.previous_mask)")
     parser.add_argument("--tune-from-block", type=int, default=None,
-                        help="also fine-tune the backbone's blocks from this index on (5 or 11; default: frozen)")
+                        help="also fine-tune the backbone's blocks from this index on (3, 5 or 11; default: frozen)")
     parser.add_argument("--tail-lr", type=float, default=TrainConfig.tail_lr,
                         help="learning rate of the fine-tuned backbone blocks")
     parser.add_argument("--init", type=Path, default=None, help="fine-tune the decoder saved in this directory")
