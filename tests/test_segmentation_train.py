@@ -1,5 +1,6 @@
 """Training the click decoder: a few steps on tiny composites, fine-tuning a decoder saved without the
-previous-mask input into one with it, training on several composite sets, the focal pixel weighting."""
+previous-mask input into one with it, training on several composite sets and on Blender renders, the focal pixel
+weighting."""
 import json
 
 import numpy as np
@@ -37,6 +38,21 @@ def test_training_on_several_composite_sets_caches_each(tmp_path):
     cached = sorted(p.name for p in tmp_path.glob("train-features-*.pt"))
     assert cached == ["train-features-3-1-96x128.pt", "train-features-3-2-96x128.pt"]
     assert len(torch.load(tmp_path / cached[0], weights_only=True)["masks"]) == 3
+
+
+def test_training_on_a_render_set_caches_one_feature_set_per_scene(tmp_path):
+    write_square_cutouts(tmp_path, "train")
+    net = ClickNetConfig(work_size=128)
+    config = TrainConfig(composites=2, steps=2, batch_size=2, size=(96, 128), render_sets=(101,), renders=1)
+    summary = train(config, net, tmp_path / "out", data_dir=tmp_path)
+    assert np.isfinite(summary["final_loss"])
+    assert summary["train"]["render_sets"] == [101]
+    stored = torch.load(tmp_path / "train-render-features-1-101-96x128.pt", weights_only=True)
+    masks = stored["masks"].numpy()
+    assert len(masks) >= 2  # the ground and at least one object
+    assert masks.sum(0).max() == 1  # exact object ids: no pixel belongs to two samples
+    pointers = {features[0].data_ptr() for features in stored["features"]}
+    assert len(pointers) == 1  # the objects of one scene share its backbone features
 
 
 def test_focal_weighting_moves_the_loss_onto_wrong_pixels():

@@ -8,7 +8,8 @@ prediction. With ``--previous-mask`` the decoder also gets its prediction for th
 at the first click), as at inference. ``--init DIR`` fine-tunes a saved decoder (e.g. on a fresh composite set,
 ``--seed``); a decoder saved without the previous-mask input starts with that input's weights at zero.
 ``--tune-from-block N`` also fine-tunes the backbone's blocks from N on (at ``--tail-lr``), recomputed each step
-from the cached features of the blocks before N.
+from the cached features of the blocks before N. ``--render-sets`` adds random Blender scenes with exact object masks
+(:mod:`sounding.segmentation.renders`, every visible object a sample), so the decoder also sees shaded 3D renders.
 """
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ class TrainConfig:
     focal_gamma: float = 0.0  # > 0: pixels weighted toward the ones still wrong (:func:`pixel_loss`); 0: plain BCE
     seed: int = 0  # batch order and click simulation
     sets: tuple[int, ...] = ()  # seeds of the composite sets trained on (each ``composites`` large); () = (seed,)
+    #: Seeds of Blender render sets also trained on (each ``renders`` scenes); keep them apart from the seeds
+    #: ``sounding eval segment`` renders with (1, 2, 3, ...), so evaluated scenes are never trained on.
+    render_sets: tuple[int, ...] = ()
+    renders: int = 200
     size: tuple[int, int] = (240, 320)  # composite (H, W); its longest side must equal the net's work_size
 
     @property
@@ -50,28 +55,50 @@ class TrainConfig:
         return self.sets or (self.seed,)
 
 
+#: Time allowed per scene when rendering a training set (about 2 s each here at 320 x 240, 16 samples).
+RENDER_TIMEOUT_PER_SCENE = 30.0
+
+
 @torch.inference_mode()
 def precompute_features(backbone: Backbone, images: list[np.ndarray], batch: int = 8) -> list[list[torch.Tensor]]:
-    """Backbone features (float16, without the batch axis) of each image."""
-    out = []
-    for start in range(0, len(images), batch):
-        pixels = torch.cat([normalise(image) for image in images[start : start + batch]])
-        features = backbone(pixels)
-        out += [[f[i].half() for f in features] for i in range(len(pixels))]
-    return out
+    """Backbone features (float16, without the batch axis) of each image; samples that share one image array (the
+    objects of one render) share one computation and one set of tensors."""
+    unique = list({id(image): image for image in images}.values())
+    out = {}
+    for start in range(0, len(unique), batch):
+        chunk = unique[start : start + batch]
+        features = backbone(torch.cat([normalise(image) for image in chunk]))
+        out.update({id(image): [f[i].half() for f in features] for i, image in enumerate(chunk)})
+    return [out[id(image)] for image in images]
 
 
-def composite_features(config: TrainConfig, seed: int, data_dir: Path) -> tuple[list[list[torch.Tensor]], list]:
-    """Backbone features and masks of one composite set (seed ``seed``), computed once and cached in ``data_dir``."""
-    cache = data_dir / f"train-features-{config.composites}-{seed}-{config.size[0]}x{config.size[1]}.pt"
+def cached_features(cache: Path, make_samples) -> tuple[list[list[torch.Tensor]], list]:
+    """Backbone features and masks of the (image, mask) samples ``make_samples()`` returns, computed once and
+    cached in ``cache``."""
     if cache.is_file():
         stored = torch.load(cache, weights_only=True)
         return stored["features"], list(stored["masks"].numpy())
-    composites = composite_set(data_dir, "train", config.composites, seed=seed, size=config.size)
-    features = precompute_features(Backbone.pretrained(), [c.image for c in composites])
-    masks = [c.mask for c in composites]
+    samples = make_samples()
+    features = precompute_features(Backbone.pretrained(), [image for image, _ in samples])
+    masks = [mask for _, mask in samples]
     torch.save({"features": features, "masks": torch.from_numpy(np.stack(masks))}, cache)
     return features, masks
+
+
+def composite_features(config: TrainConfig, seed: int, data_dir: Path) -> tuple[list[list[torch.Tensor]], list]:
+    """One composite set (seed ``seed``) of the train split's cut-outs."""
+    cache = data_dir / f"train-features-{config.composites}-{seed}-{config.size[0]}x{config.size[1]}.pt"
+    return cached_features(cache, lambda: [(c.image, c.mask) for c in composite_set(
+        data_dir, "train", config.composites, seed=seed, size=config.size)])
+
+
+def render_features(config: TrainConfig, seed: int, data_dir: Path) -> tuple[list[list[torch.Tensor]], list]:
+    """One set of ``config.renders`` random Blender scenes (seed ``seed``), every visible object a sample."""
+    from sounding.segmentation.renders import render_samples
+
+    cache = data_dir / f"train-render-features-{config.renders}-{seed}-{config.size[0]}x{config.size[1]}.pt"
+    return cached_features(cache, lambda: render_samples(config.renders, seed=seed, size=config.size,
+                                                         timeout=RENDER_TIMEOUT_PER_SCENE * config.renders))
 
 
 def first_click(truth: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -121,12 +148,14 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
         raise ValueError(f"composite size {config.size} must have longest side work_size={net.work_size}")
     start = time.time()
     features, masks = [], []
-    for seed in config.composite_seeds:
-        set_features, set_masks = composite_features(config, seed, data_dir)
+    sets = [(composite_features, seed) for seed in config.composite_seeds]
+    sets += [(render_features, seed) for seed in config.render_sets]
+    for load_set, seed in sets:
+        set_features, set_masks = load_set(config, seed, data_dir)
         features += set_features
         masks += set_masks
     targets = torch.from_numpy(np.stack(masks)).float()[:, None]  # (N, 1, H, W)
-    print(f"{len(masks)} composites and features in {time.time() - start:.0f} s", flush=True)
+    print(f"{len(masks)} samples and features in {time.time() - start:.0f} s", flush=True)
 
     decoder = ClickDecoder(net)
     if init is not None:
@@ -211,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="composite set and batch order")
     parser.add_argument("--sets", type=int, nargs="+", default=[],
                         help="train on the union of these composite sets (seeds; default: --seed's set)")
+    parser.add_argument("--render-sets", type=int, nargs="+", default=[],
+                        help="also train on Blender render sets with these seeds (not the evaluation's 1, 2, 3, ...)")
+    parser.add_argument("--renders", type=int, default=TrainConfig.renders, help="scenes per render set")
     parser.add_argument("--previous-mask", action="store_true",
                         help="feed the decoder its previous prediction (ClickNetConfig.previous_mask)")
     parser.add_argument("--tune-from-block", type=int, default=None,
@@ -222,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, sets=tuple(args.sets), focal_gamma=args.focal_gamma, tail_lr=args.tail_lr)
+                         seed=args.seed, sets=tuple(args.sets), focal_gamma=args.focal_gamma, tail_lr=args.tail_lr,
+                         render_sets=tuple(args.render_sets), renders=args.renders)
     net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask, tuned_from_block=args.tune_from_block)
     print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
     return 0
