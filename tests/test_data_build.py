@@ -131,3 +131,25 @@ def test_cutout_of_an_opaque_picture_uses_the_corner_colour():
     picture[10:30, 20:40] = (10, 20, 30)
     cutout = np.asarray(to_cutout(Image.fromarray(picture, "RGB"), size=256))
     assert cutout.shape[:2] == (20, 20) and set(np.unique(cutout[..., 3])) == {255}  # cropped to the object
+
+
+def test_a_generation_2_source_keeps_every_old_split(built, tmp_path):
+    """The build passes each clip's generation to the split: new recordings of old classes get their own
+    train/test, and every row of the first build keeps its split, audio and picture."""
+    out, manifest, config, _ = built
+    clips = [SourceClip(
+        source="fake2", name=f"{label}{index}", recording=f"fake2:{label}/{index}.wav", label=label,
+        caption=f"A {label}.", licence="CC0-1.0", load_audio=lambda f=frequency * (1.5 + 0.05 * index): _tone(f),
+        load_image=lambda: _picture((200, 30, 30)), image_source=f"fake2:{label}{index}.png", generation=2)
+        for label, frequency in FREQUENCIES.items() for index in range(3)]
+    second = SimpleNamespace(PACKAGES=(), clips=lambda: clips)
+    rows = read_manifest(build_dataset(BuildConfig(out=tmp_path, install=False, scenes_per_clip=0.0,
+                                                   compose=config.compose), modules=[fake_source(), second]))
+    singles = {row.id: row for row in rows if not row.scene_id}
+    for row in read_manifest(manifest):
+        if not row.scene_id:
+            assert (singles[row.id].split, singles[row.id].audio_path, singles[row.id].image_path) == (
+                row.split, row.audio_path, row.image_path)
+    for label in FREQUENCIES:
+        assert sorted(row.split for row in singles.values() if row.source == "fake2" and row.label == label) == [
+            "test", "train", "train"]

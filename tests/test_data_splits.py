@@ -1,4 +1,5 @@
-"""Splits: by recording, stratified by class, no recording in two splits, reserved sources rejected."""
+"""Splits: by recording, stratified by class, no recording in two splits, reserved sources rejected; a new generation
+of recordings never moves an old one."""
 import pytest
 
 from sounding.data.manifest import ClipRow, check_rows, read_manifest, write_manifest
@@ -72,3 +73,34 @@ def test_tuxpaint_uses_no_spoken_stamp():
     assert not spoken & set(tuxpaint.LABELS)
     if tuxpaint.STAMPS_DIR.is_dir():
         assert not any(clip.name in spoken for clip in tuxpaint.clips())
+
+
+def _old_recordings():
+    counts = {"dog": 2, "car": 10, "bird": 17, "rain": 4, "gun": 2, "elephant": 2, "cow": 6}
+    return {f"old:{label}/{index}": label for label, count in counts.items() for index in range(count)}
+
+
+@pytest.mark.parametrize("new_counts", [{"dog": 1}, {"dog": 3, "car": 1}, {"bird": 9, "gun": 5, "frog": 2},
+                                        {label: 7 for label in ("dog", "car", "bird", "rain", "gun", "cow")}])
+def test_a_new_generation_never_moves_an_old_recording(new_counts):
+    old = _old_recordings()
+    before = assign_splits(old)
+    new = {f"new:{label}/{index}": label for label, count in new_counts.items() for index in range(count)}
+    generation_of = {recording: 2 for recording in new}
+    after = assign_splits({**old, **new}, generation_of=generation_of)
+    assert {recording: after[recording] for recording in old} == before
+    # The new recordings get the same stratified rule among themselves.
+    assert {recording: after[recording] for recording in new} == assign_splits(new)
+
+
+def test_without_generations_a_growing_class_moves_old_recordings():
+    """What the generations are for: one split over old and new together re-deals the old recordings."""
+    old = _old_recordings()
+    new = {f"new:dog/{index}": "dog" for index in range(3)}
+    together = assign_splits({**old, **new})
+    assert any(together[recording] != split for recording, split in assign_splits(old).items())
+
+
+def test_generation_defaults_to_one():
+    old = _old_recordings()
+    assert assign_splits(old, generation_of={recording: 1 for recording in old}) == assign_splits(old)

@@ -282,7 +282,8 @@ def build_dataset(config: BuildConfig, modules: list | None = None) -> Path:
         raise ValueError("the sources offered no clips of a class with enough recordings")
     if any(clip.load_image is None for clip in clips):
         ensure_packages(list(IMAGE_PACKAGES), install=config.install)
-    split_of = assign_splits({clip.recording: clip.label for clip in clips}, config.split)
+    split_of = assign_splits({clip.recording: clip.label for clip in clips}, config.split,
+                             {clip.recording: clip.generation for clip in clips})
     prepared = prepare_audio(clips, split_of, out, config.audio)
     attach_cutouts(prepared, out, config)
     rows = single_object_rows(prepared, out, config) + scene_rows(prepared, out, config)

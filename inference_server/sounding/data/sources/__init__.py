@@ -40,6 +40,9 @@ class SourceClip:
     #: The source's own picture of this object, if it has one (any PIL image; it becomes a cut-out later).
     load_image: Callable[[], Image.Image] | None = field(default=None, repr=False)
     image_source: str = ""
+    #: The split generation (see :mod:`sounding.data.splits`): 1 for the original sources, 2 for those added with
+    #: issue 4. Each generation is split on its own, so a new source never moves an old recording to another split.
+    generation: int = 1
 
     @property
     def id(self) -> str:
