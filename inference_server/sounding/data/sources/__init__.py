@@ -19,6 +19,11 @@ SOURCE_MODULES = {
     "gcompris": "sounding.data.sources.gcompris",
     "supertuxkart": "sounding.data.sources.supertuxkart",
     "zeroad": "sounding.data.sources.zeroad",
+    # Generation 2 (split on their own, see sounding.data.splits): game sound effects mapped by file name.
+    "widelands": "sounding.data.sources.widelands",
+    "megaglest": "sounding.data.sources.megaglest",
+    "hedgewars": "sounding.data.sources.hedgewars",
+    "wesnoth": "sounding.data.sources.wesnoth",
 }
 OPTIONAL_SOURCES = ("zeroad",)
 
