@@ -1,4 +1,7 @@
-"""The interactive protocol, composites with exact masks, Blender renders with exact masks, and `eval segment`."""
+"""The interactive protocol, composites with exact masks, Blender renders (primitives, furniture models) with exact
+masks, and `eval segment`."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -90,6 +93,59 @@ def test_blender_render_gives_exact_object_masks(tmp_path):
     masks = np.stack([m for _, m in samples])
     assert masks.shape[1:] == (60, 80) and not (masks.sum(0) > 1).any()  # one object per pixel
     assert samples[0][0].shape == (60, 80, 3) and samples[0][0].dtype == np.uint8
+
+
+def _box_obj(x0: float, first_vertex: int) -> str:
+    """OBJ text of an axis-aligned unit box from x = x0 whose vertices are numbered from ``first_vertex``."""
+    corners = [(x0 + dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)]
+    faces = ((1, 2, 4, 3), (5, 7, 8, 6), (1, 5, 6, 2), (3, 4, 8, 7), (1, 3, 7, 5), (2, 6, 8, 4))
+    return "".join(f"v {x} {y} {z}\n" for x, y, z in corners) + "".join(
+        "f " + " ".join(str(first_vertex - 1 + i) for i in face) + "\n" for face in faces)
+
+
+def write_furniture_pack(directory, names):
+    """A Sweet Home 3D-style pack (zip of model folders) whose models are two boxes each (two OBJ objects)."""
+    import zipfile
+
+    from sounding.segmentation.renders import FURNITURE_PACK
+
+    with zipfile.ZipFile(directory / f"{FURNITURE_PACK}.sh3f", "w") as pack:
+        for name in names:
+            pack.writestr(f"models/{name}/{name}.obj",
+                          f"o {name}-a\n{_box_obj(0.0, 1)}o {name}-b\n{_box_obj(1.5, 9)}")
+
+
+def test_furniture_models_split_by_model_and_render_with_exact_masks(tmp_path, monkeypatch):
+    import sounding.data.images
+    import sounding.data.renders
+    from sounding.segmentation.composites import split_of
+    from sounding.segmentation.renders import FURNITURE_PACK, furniture_models, render_samples
+
+    names = [f"model{i}" for i in range(12)]
+    write_furniture_pack(tmp_path, names)
+    monkeypatch.setattr(sounding.data.images, "SWEETHOME3D_DIR", tmp_path)
+    monkeypatch.setattr(sounding.data.renders, "SWEETHOME3D_DIR", tmp_path)
+    held, train = (furniture_models(split, tmp_path / "cache") for split in ("heldout", "train"))
+    assert len(held) + len(train) == len(names) and not set(held) & set(train)
+    assert all(split_of(f"{FURNITURE_PACK}/{Path(path).stem}") == "heldout" for path in held)
+    with pytest.raises(ValueError):
+        furniture_models("val", tmp_path / "cache")
+
+    samples = render_samples(1, seed=5, size=(60, 80), samples=1, work_dir=tmp_path / "render", models=train[:2])
+    assert len(samples) >= 2  # the ground and at least one model
+    masks = np.stack([m for _, m in samples])
+    assert not (masks.sum(0) > 1).any()
+    assert len(samples) <= 6  # one sample per model (its two boxes share a pass index), not one per box
+    assert max(ndimage.label(mask)[1] for _, mask in samples[1:]) == 2  # a model's two separate boxes, one mask
+
+
+def test_furniture_scenes_need_the_furniture_package(tmp_path, monkeypatch):
+    import sounding.data.images
+    from sounding.segmentation.renders import furniture_models
+
+    monkeypatch.setattr(sounding.data.images, "SWEETHOME3D_DIR", tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="sweethome3d-furniture"):
+        furniture_models("heldout", tmp_path)
 
 
 def write_square_cutouts(directory, split):

@@ -1,6 +1,6 @@
 """Training the click decoder: a few steps on tiny composites, fine-tuning a decoder saved without the
-previous-mask input into one with it, training on several composite sets and on Blender renders, the focal pixel
-weighting."""
+previous-mask input into one with it, training on several composite sets and on Blender renders (primitives and
+furniture models), the focal pixel weighting."""
 import json
 
 import numpy as np
@@ -11,8 +11,10 @@ from safetensors.torch import load_file
 
 from sounding.segmentation.clicknet import (TAIL_WEIGHTS, Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter,
                                             save_decoder)
+from sounding.segmentation.composites import split_of
+from sounding.segmentation.renders import FURNITURE_PACK
 from sounding.segmentation.train import TrainConfig, pixel_loss, train
-from tests.test_segmentation_eval import write_square_cutouts
+from tests.test_segmentation_eval import write_furniture_pack, write_square_cutouts
 
 
 def test_fine_tune_adds_the_previous_mask_input(tmp_path):
@@ -53,6 +55,23 @@ def test_training_on_a_render_set_caches_one_feature_set_per_scene(tmp_path):
     assert masks.sum(0).max() == 1  # exact object ids: no pixel belongs to two samples
     pointers = {features[0].data_ptr() for features in stored["features"]}
     assert len(pointers) == 1  # the objects of one scene share its backbone features
+
+
+def test_training_on_a_furniture_set_uses_train_split_models(tmp_path, monkeypatch):
+    import sounding.data.images
+    import sounding.data.renders
+
+    write_square_cutouts(tmp_path, "train")
+    write_furniture_pack(tmp_path, [f"model{i}" for i in range(12)])
+    monkeypatch.setattr(sounding.data.images, "SWEETHOME3D_DIR", tmp_path)
+    monkeypatch.setattr(sounding.data.renders, "SWEETHOME3D_DIR", tmp_path)
+    config = TrainConfig(composites=2, steps=2, batch_size=2, size=(96, 128), furniture_sets=(201,), renders=1)
+    summary = train(config, ClickNetConfig(work_size=128), tmp_path / "out", data_dir=tmp_path)
+    assert summary["train"]["furniture_sets"] == [201]
+    stored = torch.load(tmp_path / "train-furniture-features-1-201-96x128.pt", weights_only=True)
+    assert len(stored["masks"]) >= 2
+    unpacked = {path.parent.name for path in (tmp_path / "furniture").rglob("*.obj")}
+    assert unpacked and all(split_of(f"{FURNITURE_PACK}/{name}") == "train" for name in unpacked)
 
 
 def test_focal_weighting_moves_the_loss_onto_wrong_pixels():

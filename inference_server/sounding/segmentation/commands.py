@@ -59,6 +59,12 @@ def eval_segment(args: argparse.Namespace) -> int:
 
         samples = render_samples(args.renders, seed=args.seed)
         curves.append(evaluate(segmenter, samples, "blender-renders", args.clicks))
+    if args.furniture:
+        from sounding.segmentation.renders import furniture_models, render_samples
+
+        models = furniture_models("heldout", args.data_dir / "furniture")
+        samples = render_samples(args.furniture, seed=args.seed, models=models)
+        curves.append(evaluate(segmenter, samples, "blender-furniture-heldout", args.clicks))
     _write_json({"segmenter": args.segmenter or "embedded", "clicks": args.clicks, "seed": args.seed,
                  "results": [c.to_dict() for c in curves]}, args.output)
     return 0
@@ -72,6 +78,8 @@ def register(commands) -> None:
     evaluation.add_argument("--device", default="cpu")
     evaluation.add_argument("--composites", type=int, default=200, help="held-out composites (0 to skip)")
     evaluation.add_argument("--renders", type=int, default=10, help="Blender scenes, 4-6 objects each (0 to skip)")
+    evaluation.add_argument("--furniture", type=int, default=0,
+                            help="Blender scenes of held-out Sweet Home 3D models (needs sweethome3d-furniture)")
     evaluation.add_argument("--clicks", type=int, default=3)
     evaluation.add_argument("--seed", type=int, default=1)
     evaluation.add_argument("--data-dir", type=Path, default=Path("data/segmentation"),

@@ -1,8 +1,9 @@
-"""Blender renders with exact object masks, for ``sounding eval segment``.
+"""Blender renders with exact object masks, for ``sounding eval segment`` and for training the click network.
 
-Procedural scenes (primitives and Suzanne with random sizes, poses and materials on a ground plane) are rendered
-with Cycles on the CPU; a second one-sample render routes the Object Index pass to a 32-bit EXR, which gives every
-pixel's object exactly (not anti-aliased). Needs ``bpy`` (5.0 or 4.2-4.5 LTS). Blender runs in a child process
+Procedural scenes (primitives and Suzanne with random sizes, poses and materials on a ground plane), or the same
+scenes with modelled objects in place of the primitives (Sweet Home 3D's public-domain furniture pack: sofas, lamps,
+instruments, animals, with their own materials), are rendered with Cycles on the CPU; a second one-sample render
+routes the Object Index pass to a 32-bit EXR, which gives every pixel's object exactly (not anti-aliased). Needs ``bpy`` (5.0 or 4.2-4.5 LTS). Blender runs in a child process
 (``python -m sounding.segmentation.renders``) so it never resets the scene of a process that uses bpy itself and
 its log stays out of the caller's output.
 """
@@ -14,12 +15,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 PRIMITIVES = ("cube", "uv_sphere", "ico_sphere", "cylinder", "cone", "torus", "monkey")
+#: The furniture pack of furniture scenes (``sweethome3d-furniture``, public domain: 175 models).
+FURNITURE_PACK = "BlendSwap-CC-0"
 #: Objects covering less than this fraction of the frame are not evaluated.
 MIN_AREA = 0.003
 
@@ -42,30 +46,64 @@ def _material(bpy, name: str, rgba: tuple, rng: np.random.Generator):
     return material
 
 
-def build_scene(bpy, rng: np.random.Generator, size: tuple[int, int]) -> None:
-    """A random scene in a fresh file; mesh objects get pass indices 1..n (1 = the ground)."""
+def _add_primitive(bpy, rng: np.random.Generator, i: int) -> list:
+    kind = PRIMITIVES[rng.integers(len(PRIMITIVES))]
+    radius = float(rng.uniform(0.4, 1.0))
+    location = (float(rng.uniform(-2.5, 2.5)), float(rng.uniform(-1.5, 2.5)), radius)
+    add = getattr(bpy.ops.mesh, f"primitive_{kind}_add")
+    add(**({"size": 2 * radius} if kind in ("cube", "monkey") else {"radius": radius} if kind in
+           ("uv_sphere", "ico_sphere") else {"major_radius": radius, "minor_radius": radius / 3} if kind == "torus"
+           else {"radius": radius, "depth": 2 * radius} if kind == "cylinder" else {"radius1": radius, "depth": 2 * radius}),
+        location=location, rotation=tuple(float(a) for a in rng.uniform(0, math.pi, 3)))
+    obj = bpy.context.active_object
+    if kind in ("uv_sphere", "monkey", "torus"):
+        bpy.ops.object.shade_smooth()
+    obj.data.materials.append(_material(bpy, f"m{i}", (*rng.uniform(0, 1, 3), 1.0), rng))
+    return [obj]
+
+
+def _add_model(bpy, rng: np.random.Generator, obj_path: str, i: int) -> list:
+    """An OBJ model standing on the ground, its largest side 0.8-2 units, turned about the vertical; -> its meshes
+    (one object for the masks: they share a pass index)."""
+    from mathutils import Vector
+
+    before = set(bpy.data.objects)
+    bpy.ops.wm.obj_import(filepath=obj_path)
+    parts = [obj for obj in bpy.data.objects if obj not in before and obj.type == "MESH"]
+    if not parts:
+        raise RuntimeError(f"{obj_path} imported no mesh")
+    corners = [obj.matrix_world @ Vector(corner) for obj in parts for corner in obj.bound_box]
+    low = Vector([min(c[axis] for c in corners) for axis in range(3)])
+    high = Vector([max(c[axis] for c in corners) for axis in range(3)])
+    # The inner empty moves the model's bottom centre to its origin; the outer one scales, turns and places it.
+    inner, outer = bpy.data.objects.new(f"model{i}-origin", None), bpy.data.objects.new(f"model{i}", None)
+    for empty in (inner, outer):
+        bpy.context.scene.collection.objects.link(empty)
+    inner.location = (-(low.x + high.x) / 2, -(low.y + high.y) / 2, -low.z)
+    inner.parent = outer
+    for obj in parts:
+        obj.parent = inner
+    outer.scale = (2 * float(rng.uniform(0.4, 1.0)) / max(max(high - low), 1e-6),) * 3
+    outer.rotation_euler = (0.0, 0.0, float(rng.uniform(0, 2 * math.pi)))
+    outer.location = (float(rng.uniform(-2.5, 2.5)), float(rng.uniform(-1.5, 2.5)), 0.0)
+    return parts
+
+
+def build_scene(bpy, rng: np.random.Generator, size: tuple[int, int], models: list[str] | None = None) -> None:
+    """A random scene in a fresh file: 3-5 primitives, or models drawn from ``models`` (OBJ paths); every mesh of
+    the n-th object gets pass index n + 1 (1 = the ground)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     bpy.ops.mesh.primitive_plane_add(size=30, location=(0, 0, 0))
     ground = bpy.context.active_object
     ground.data.materials.append(_material(bpy, "ground", (*rng.uniform(0.1, 0.9, 3), 1.0), rng))
-    objects = [ground]
+    objects = [[ground]]
     for i in range(int(rng.integers(3, 6))):
-        kind = PRIMITIVES[rng.integers(len(PRIMITIVES))]
-        radius = float(rng.uniform(0.4, 1.0))
-        location = (float(rng.uniform(-2.5, 2.5)), float(rng.uniform(-1.5, 2.5)), radius)
-        add = getattr(bpy.ops.mesh, f"primitive_{kind}_add")
-        add(**({"size": 2 * radius} if kind in ("cube", "monkey") else {"radius": radius} if kind in
-               ("uv_sphere", "ico_sphere") else {"major_radius": radius, "minor_radius": radius / 3} if kind == "torus"
-               else {"radius": radius, "depth": 2 * radius} if kind == "cylinder" else {"radius1": radius, "depth": 2 * radius}),
-            location=location, rotation=tuple(float(a) for a in rng.uniform(0, math.pi, 3)))
-        obj = bpy.context.active_object
-        if kind in ("uv_sphere", "monkey", "torus"):
-            bpy.ops.object.shade_smooth()
-        obj.data.materials.append(_material(bpy, f"m{i}", (*rng.uniform(0, 1, 3), 1.0), rng))
-        objects.append(obj)
-    for index, obj in enumerate(objects, start=1):
-        obj.pass_index = index
+        objects.append(_add_model(bpy, rng, models[rng.integers(len(models))], i) if models else
+                       _add_primitive(bpy, rng, i))
+    for index, meshes in enumerate(objects, start=1):
+        for obj in meshes:
+            obj.pass_index = index
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     scene.collection.objects.link(camera)
     camera.location = (float(rng.uniform(-1.5, 1.5)), -9.0, float(rng.uniform(3.0, 5.0)))
@@ -118,26 +156,50 @@ def object_index_map(bpy, path: Path) -> np.ndarray:
     return np.rint(pixels.reshape(h, w, -1)[::-1, :, 0]).astype(np.int32)
 
 
-def render_scenes(out_dir: Path, count: int, seed: int, size: tuple[int, int], samples: int) -> None:
+def render_scenes(out_dir: Path, count: int, seed: int, size: tuple[int, int], samples: int,
+                  models: list[str] | None = None) -> None:
     """In this process: ``scene<n>.png`` (the frame) and ``ids<n>.npy`` (pass indices) for ``count`` scenes."""
     bpy = _bpy()
     rng = np.random.default_rng(seed)
     for n in range(count):
-        build_scene(bpy, rng, size)
+        build_scene(bpy, rng, size, models)
         bpy.context.scene.cycles.samples = samples
         bpy.context.scene.render.image_settings.file_format = "PNG"
         _render(bpy, out_dir / f"scene{n}.png")
         np.save(out_dir / f"ids{n}.npy", object_index_map(bpy, out_dir / f"ids{n}.exr"))
 
 
+def furniture_models(split: str, cache_dir: Path) -> list[str]:
+    """OBJ paths of the furniture pack's models in ``split`` ("train" or "heldout", the composites' stable hash of
+    ``pack/model``, so held-out models are never trained on), unpacked into ``cache_dir`` on first use."""
+    from sounding.data.images import SWEETHOME3D_DIR
+    from sounding.data.renders import extract_model
+    from sounding.segmentation.composites import SPLITS, split_of
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    bundle = SWEETHOME3D_DIR / f"{FURNITURE_PACK}.sh3f"
+    if not bundle.is_file():
+        raise FileNotFoundError(f"{bundle} is missing: furniture scenes need `apt-get install sweethome3d-furniture`")
+    with zipfile.ZipFile(bundle) as pack:
+        models = sorted({name.split("/")[1] for name in pack.namelist()
+                         if name.count("/") == 2 and name.endswith(".obj")})
+    return [str(extract_model(FURNITURE_PACK, model, cache_dir)) for model in models
+            if split_of(f"{FURNITURE_PACK}/{model}") == split]
+
+
 def render_samples(count: int, seed: int = 0, size: tuple[int, int] = (240, 320), samples: int = 16,
-                   work_dir: Path | None = None, timeout: float = 1800) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(image (H, W, 3) uint8, object mask (H, W) bool) for every visible object of ``count`` random scenes,
-    rendered by a child process."""
+                   work_dir: Path | None = None, timeout: float = 1800,
+                   models: list[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image (H, W, 3) uint8, object mask (H, W) bool) for every visible object of ``count`` random scenes
+    (of primitives, or of ``models``: OBJ paths), rendered by a child process."""
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="sounding-renders-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "sounding.segmentation.renders", str(work_dir), "--count", str(count),
                "--seed", str(seed), "--size", f"{size[0]}x{size[1]}", "--samples", str(samples)]
+    if models:
+        (work_dir / "models.txt").write_text("\n".join(models) + "\n")
+        command += ["--models", str(work_dir / "models.txt")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"Blender renders failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -159,9 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", default="240x320", help="HxW")
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the colour render")
+    parser.add_argument("--models", type=Path, default=None, help="a file of OBJ paths, one a line: furniture "
+                                                                    "scenes instead of primitives")
     args = parser.parse_args(argv)
     height, width = (int(v) for v in args.size.split("x"))
-    render_scenes(args.out_dir, args.count, args.seed, (height, width), args.samples)
+    models = args.models.read_text().splitlines() if args.models else None
+    render_scenes(args.out_dir, args.count, args.seed, (height, width), args.samples, models)
     return 0
 
 

@@ -9,7 +9,8 @@ at the first click), as at inference. ``--init DIR`` fine-tunes a saved decoder 
 ``--seed``); a decoder saved without the previous-mask input starts with that input's weights at zero.
 ``--tune-from-block N`` also fine-tunes the backbone's blocks from N on (at ``--tail-lr``), recomputed each step
 from the cached features of the blocks before N. ``--render-sets`` adds random Blender scenes with exact object masks
-(:mod:`sounding.segmentation.renders`, every visible object a sample), so the decoder also sees shaded 3D renders.
+(:mod:`sounding.segmentation.renders`, every visible object a sample), so the decoder also sees shaded 3D renders;
+``--furniture-sets`` adds such scenes built from the train split's Sweet Home 3D models.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +49,8 @@ class TrainConfig:
     #: Seeds of Blender render sets also trained on (each ``renders`` scenes); keep them apart from the seeds
     #: ``sounding eval segment`` renders with (1, 2, 3, ...), so evaluated scenes are never trained on.
     render_sets: tuple[int, ...] = ()
-    renders: int = 200
+    furniture_sets: tuple[int, ...] = ()  # the same with the train split's furniture models in place of primitives
+    renders: int = 200  # scenes per render or furniture set
     size: tuple[int, int] = (240, 320)  # composite (H, W); its longest side must equal the net's work_size
 
     @property
@@ -92,13 +95,17 @@ def composite_features(config: TrainConfig, seed: int, data_dir: Path) -> tuple[
         data_dir, "train", config.composites, seed=seed, size=config.size)])
 
 
-def render_features(config: TrainConfig, seed: int, data_dir: Path) -> tuple[list[list[torch.Tensor]], list]:
-    """One set of ``config.renders`` random Blender scenes (seed ``seed``), every visible object a sample."""
-    from sounding.segmentation.renders import render_samples
+def render_features(config: TrainConfig, seed: int, data_dir: Path,
+                    furniture: bool = False) -> tuple[list[list[torch.Tensor]], list]:
+    """One set of ``config.renders`` random Blender scenes (seed ``seed``) of primitives, or of the train split's
+    furniture models, every visible object a sample."""
+    from sounding.segmentation.renders import furniture_models, render_samples
 
-    cache = data_dir / f"train-render-features-{config.renders}-{seed}-{config.size[0]}x{config.size[1]}.pt"
-    return cached_features(cache, lambda: render_samples(config.renders, seed=seed, size=config.size,
-                                                         timeout=RENDER_TIMEOUT_PER_SCENE * config.renders))
+    kind = "furniture" if furniture else "render"
+    cache = data_dir / f"train-{kind}-features-{config.renders}-{seed}-{config.size[0]}x{config.size[1]}.pt"
+    return cached_features(cache, lambda: render_samples(
+        config.renders, seed=seed, size=config.size, timeout=RENDER_TIMEOUT_PER_SCENE * config.renders,
+        models=furniture_models("train", data_dir / "furniture") if furniture else None))
 
 
 def first_click(truth: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -150,6 +157,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     features, masks = [], []
     sets = [(composite_features, seed) for seed in config.composite_seeds]
     sets += [(render_features, seed) for seed in config.render_sets]
+    sets += [(partial(render_features, furniture=True), seed) for seed in config.furniture_sets]
     for load_set, seed in sets:
         set_features, set_masks = load_set(config, seed, data_dir)
         features += set_features
@@ -242,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="train on the union of these composite sets (seeds; default: --seed's set)")
     parser.add_argument("--render-sets", type=int, nargs="+", default=[],
                         help="also train on Blender render sets with these seeds (not the evaluation's 1, 2, 3, ...)")
-    parser.add_argument("--renders", type=int, default=TrainConfig.renders, help="scenes per render set")
+    parser.add_argument("--furniture-sets", type=int, nargs="+", default=[],
+                        help="also train on Blender scenes of the train split's furniture models (seeds)")
+    parser.add_argument("--renders", type=int, default=TrainConfig.renders, help="scenes per render or furniture set")
     parser.add_argument("--previous-mask", action="store_true",
                         help="feed the decoder its previous prediction (ClickNetConfig.previous_mask)")
     parser.add_argument("--tune-from-block", type=int, default=None,
@@ -255,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, sets=tuple(args.sets), focal_gamma=args.focal_gamma, tail_lr=args.tail_lr,
-                         render_sets=tuple(args.render_sets), renders=args.renders)
+                         render_sets=tuple(args.render_sets), furniture_sets=tuple(args.furniture_sets),
+                         renders=args.renders)
     net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask, tuned_from_block=args.tune_from_block)
     print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
     return 0
