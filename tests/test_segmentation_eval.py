@@ -170,3 +170,20 @@ def test_eval_segment_command_on_stored_cutouts(tmp_path):
     (curve,) = json.loads(out.read_text())["results"]
     assert curve["name"] == "composites-heldout" and curve["samples"] == 3
     assert 0.0 <= curve["miou@1"] <= 1.0 and "miou@2" in curve
+
+    args = _parser().parse_args(["eval", "segment", "--segmenter", "superpixel", "--composites", "0", "--closeups",
+                                 "2", "--renders", "0", "--data-dir", str(tmp_path), "--output", str(out)])
+    assert args.func(args) == 0
+    (curve,) = json.loads(out.read_text())["results"]
+    assert curve["name"] == "closeups-heldout" and curve["samples"] == 2
+
+
+def test_closeup_composites_fill_more_of_the_frame(tmp_path):
+    from sounding.segmentation.composites import CLOSEUP_SCALE, composite_set
+
+    write_square_cutouts(tmp_path, "train")
+    scenes = composite_set(tmp_path, "train", 8, seed=4, size=(60, 80))
+    closeups = composite_set(tmp_path, "train", 8, seed=4, size=(60, 80), target_scale=CLOSEUP_SCALE)
+    assert np.mean([c.mask.mean() for c in closeups]) > 2 * np.mean([c.mask.mean() for c in scenes])
+    assert [c.mask.tolist() for c in scenes] == [c.mask.tolist() for c in composite_set(tmp_path, "train", 8, seed=4,
+                                                                                         size=(60, 80))]

@@ -1,6 +1,6 @@
 """Training the click decoder: a few steps on tiny composites, fine-tuning a decoder saved without the
-previous-mask input into one with it, training on several composite sets and on Blender renders (primitives and
-furniture models), the focal pixel weighting."""
+previous-mask input into one with it, training on several composite sets, close-ups and Blender renders (primitives
+and furniture models), the focal pixel weighting."""
 import json
 
 import numpy as np
@@ -40,6 +40,16 @@ def test_training_on_several_composite_sets_caches_each(tmp_path):
     cached = sorted(p.name for p in tmp_path.glob("train-features-*.pt"))
     assert cached == ["train-features-3-1-96x128.pt", "train-features-3-2-96x128.pt"]
     assert len(torch.load(tmp_path / cached[0], weights_only=True)["masks"]) == 3
+
+
+def test_training_on_a_closeup_set_caches_it_apart_from_the_composites(tmp_path):
+    write_square_cutouts(tmp_path, "train")
+    config = TrainConfig(composites=3, steps=2, batch_size=2, seed=1, sets=(1,), closeup_sets=(1,), size=(96, 128))
+    summary = train(config, ClickNetConfig(work_size=128), tmp_path / "out", data_dir=tmp_path)
+    assert summary["train"]["closeup_sets"] == [1]
+    masks = {name: torch.load(tmp_path / f"train-{name}-3-1-96x128.pt", weights_only=True)["masks"].float().mean()
+             for name in ("features", "closeup-features")}
+    assert masks["closeup-features"] > masks["features"]
 
 
 def test_training_on_a_render_set_caches_one_feature_set_per_scene(tmp_path):

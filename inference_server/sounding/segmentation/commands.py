@@ -54,6 +54,11 @@ def eval_segment(args: argparse.Namespace) -> int:
 
         composites = composite_set(args.data_dir, "heldout", args.composites, seed=args.seed)
         curves.append(evaluate(segmenter, [(c.image, c.mask) for c in composites], "composites-heldout", args.clicks))
+    if args.closeups:
+        from sounding.segmentation.composites import CLOSEUP_SCALE, composite_set
+
+        closeups = composite_set(args.data_dir, "heldout", args.closeups, seed=args.seed, target_scale=CLOSEUP_SCALE)
+        curves.append(evaluate(segmenter, [(c.image, c.mask) for c in closeups], "closeups-heldout", args.clicks))
     if args.renders:
         from sounding.segmentation.renders import render_samples
 
@@ -78,6 +83,8 @@ def register(commands) -> None:
     evaluation.add_argument("--device", default="cpu")
     evaluation.add_argument("--composites", type=int, default=200, help="held-out composites (0 to skip)")
     evaluation.add_argument("--renders", type=int, default=10, help="Blender scenes, 4-6 objects each (0 to skip)")
+    evaluation.add_argument("--closeups", type=int, default=0,
+                            help="held-out composites whose target fills the frame (0 to skip)")
     evaluation.add_argument("--furniture", type=int, default=0,
                             help="Blender scenes of held-out Sweet Home 3D models (needs sweethome3d-furniture)")
     evaluation.add_argument("--clicks", type=int, default=3)

@@ -30,6 +30,10 @@ CUTOUT_SIZE = 256
 #: Pictures above this many pixels are skipped (a few clip-art posters are hundreds of megapixels).
 MAX_SOURCE_PIXELS = 16_000_000
 SPLITS = ("train", "heldout")
+#: Longest side of the target as a fraction of the image's shorter side: an object in a scene, and a close-up (a
+#: photo of one object filling the frame, cut by its edges).
+TARGET_SCALE = (0.25, 0.9)
+CLOSEUP_SCALE = (1.0, 2.2)
 
 
 @dataclass
@@ -184,7 +188,8 @@ def _place(rng: np.random.Generator, rgba: np.ndarray, size: tuple[int, int], sc
 
 
 def make_composite(rng: np.random.Generator, objects: list[np.ndarray], photos: list[np.ndarray],
-                   size: tuple[int, int] = (240, 320), max_distractors: int = 3) -> Composite:
+                   size: tuple[int, int] = (240, 320), max_distractors: int = 3,
+                   target_scale: tuple[float, float] = TARGET_SCALE) -> Composite:
     """One composite: a background, the target object, then up to ``max_distractors`` other objects on top.
     Retries until the target keeps a visible area of at least 0.5% of the image."""
     while True:
@@ -192,7 +197,7 @@ def make_composite(rng: np.random.Generator, objects: list[np.ndarray], photos: 
         for _ in range(int(rng.integers(0, 3))):  # clutter behind the target
             colour, alpha = _place(rng, objects[rng.integers(len(objects))], size, (0.3, 0.9))
             image = image * (1 - alpha[..., None]) + colour * alpha[..., None]
-        colour, visible = _place(rng, objects[rng.integers(len(objects))], size, (0.25, 0.9))
+        colour, visible = _place(rng, objects[rng.integers(len(objects))], size, target_scale)
         image = image * (1 - visible[..., None]) + colour * visible[..., None]
         for _ in range(int(rng.integers(0, max_distractors + 1))):
             colour, alpha = _place(rng, objects[rng.integers(len(objects))], size, (0.15, 0.6))
@@ -203,8 +208,9 @@ def make_composite(rng: np.random.Generator, objects: list[np.ndarray], photos: 
             return Composite(image=np.clip(image, 0, 255).astype(np.uint8), mask=mask)
 
 
-def composite_set(data_dir: Path, split: str, count: int, seed: int, size: tuple[int, int] = (240, 320)) -> list[Composite]:
+def composite_set(data_dir: Path, split: str, count: int, seed: int, size: tuple[int, int] = (240, 320),
+                  target_scale: tuple[float, float] = TARGET_SCALE) -> list[Composite]:
     """``count`` reproducible composites of one split's objects."""
     rng = np.random.default_rng(seed)
     objects, photos = load_cutouts(data_dir, split), background_photos()
-    return [make_composite(rng, objects, photos, size) for _ in range(count)]
+    return [make_composite(rng, objects, photos, size, target_scale=target_scale) for _ in range(count)]

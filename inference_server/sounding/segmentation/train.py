@@ -10,7 +10,8 @@ at the first click), as at inference. ``--init DIR`` fine-tunes a saved decoder 
 ``--tune-from-block N`` also fine-tunes the backbone's blocks from N on (at ``--tail-lr``), recomputed each step
 from the cached features of the blocks before N. ``--render-sets`` adds random Blender scenes with exact object masks
 (:mod:`sounding.segmentation.renders`, every visible object a sample), so the decoder also sees shaded 3D renders;
-``--furniture-sets`` adds such scenes built from the train split's Sweet Home 3D models.
+``--furniture-sets`` adds such scenes built from the train split's Sweet Home 3D models, ``--closeup-sets``
+composites whose target fills the frame (:data:`sounding.segmentation.composites.CLOSEUP_SCALE`).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from scipy import ndimage
 from sounding.segmentation.clicknet import (DECODER_WEIGHTS, EMBEDDED_DIR, TAIL_WEIGHTS, Backbone, ClickDecoder,
                                             ClickNetConfig, click_maps, normalise, save_decoder)
 from sounding.segmentation.clicks import next_click
-from sounding.segmentation.composites import composite_set
+from sounding.segmentation.composites import CLOSEUP_SCALE, TARGET_SCALE, composite_set
 
 DATA_DIR = Path("data/segmentation")
 
@@ -50,6 +51,7 @@ class TrainConfig:
     #: ``sounding eval segment`` renders with (1, 2, 3, ...), so evaluated scenes are never trained on.
     render_sets: tuple[int, ...] = ()
     furniture_sets: tuple[int, ...] = ()  # the same with the train split's furniture models in place of primitives
+    closeup_sets: tuple[int, ...] = ()  # composite sets (``composites`` large) whose target fills the frame
     renders: int = 200  # scenes per render or furniture set
     size: tuple[int, int] = (240, 320)  # composite (H, W); its longest side must equal the net's work_size
 
@@ -88,11 +90,14 @@ def cached_features(cache: Path, make_samples) -> tuple[list[list[torch.Tensor]]
     return features, masks
 
 
-def composite_features(config: TrainConfig, seed: int, data_dir: Path) -> tuple[list[list[torch.Tensor]], list]:
-    """One composite set (seed ``seed``) of the train split's cut-outs."""
-    cache = data_dir / f"train-features-{config.composites}-{seed}-{config.size[0]}x{config.size[1]}.pt"
+def composite_features(config: TrainConfig, seed: int, data_dir: Path,
+                       closeup: bool = False) -> tuple[list[list[torch.Tensor]], list]:
+    """One composite set (seed ``seed``) of the train split's cut-outs, or of close-ups of them."""
+    kind = "closeup-features" if closeup else "features"
+    cache = data_dir / f"train-{kind}-{config.composites}-{seed}-{config.size[0]}x{config.size[1]}.pt"
     return cached_features(cache, lambda: [(c.image, c.mask) for c in composite_set(
-        data_dir, "train", config.composites, seed=seed, size=config.size)])
+        data_dir, "train", config.composites, seed=seed, size=config.size,
+        target_scale=CLOSEUP_SCALE if closeup else TARGET_SCALE)])
 
 
 def render_features(config: TrainConfig, seed: int, data_dir: Path,
@@ -158,6 +163,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     sets = [(composite_features, seed) for seed in config.composite_seeds]
     sets += [(render_features, seed) for seed in config.render_sets]
     sets += [(partial(render_features, furniture=True), seed) for seed in config.furniture_sets]
+    sets += [(partial(composite_features, closeup=True), seed) for seed in config.closeup_sets]
     for load_set, seed in sets:
         set_features, set_masks = load_set(config, seed, data_dir)
         features += set_features
@@ -252,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also train on Blender render sets with these seeds (not the evaluation's 1, 2, 3, ...)")
     parser.add_argument("--furniture-sets", type=int, nargs="+", default=[],
                         help="also train on Blender scenes of the train split's furniture models (seeds)")
+    parser.add_argument("--closeup-sets", type=int, nargs="+", default=[],
+                        help="also train on composite sets whose target fills the frame (seeds)")
     parser.add_argument("--renders", type=int, default=TrainConfig.renders, help="scenes per render or furniture set")
     parser.add_argument("--previous-mask", action="store_true",
                         help="feed the decoder its previous prediction (ClickNetConfig.previous_mask)")
@@ -266,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(composites=args.composites, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, sets=tuple(args.sets), focal_gamma=args.focal_gamma, tail_lr=args.tail_lr,
                          render_sets=tuple(args.render_sets), furniture_sets=tuple(args.furniture_sets),
+                         closeup_sets=tuple(args.closeup_sets),
                          renders=args.renders)
     net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask, tuned_from_block=args.tune_from_block)
     print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
