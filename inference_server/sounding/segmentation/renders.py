@@ -192,8 +192,12 @@ def render_samples(count: int, seed: int = 0, size: tuple[int, int] = (240, 320)
                    work_dir: Path | None = None, timeout: float = 1800,
                    models: list[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """(image (H, W, 3) uint8, object mask (H, W) bool) for every visible object of ``count`` random scenes
-    (of primitives, or of ``models``: OBJ paths), rendered by a child process."""
-    work_dir = Path(work_dir or tempfile.mkdtemp(prefix="sounding-renders-"))
+    (of primitives, or of ``models``: OBJ paths), rendered by a child process; without ``work_dir`` the frames go
+    to a temporary folder that is removed afterwards."""
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="sounding-renders-") as temporary:
+            return render_samples(count, seed, size, samples, Path(temporary), timeout, models)
+    work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "sounding.segmentation.renders", str(work_dir), "--count", str(count),
                "--seed", str(seed), "--size", f"{size[0]}x{size[1]}", "--samples", str(samples)]
