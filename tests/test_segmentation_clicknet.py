@@ -6,7 +6,7 @@ import torch
 
 from sounding.segmentation import load_segmenter
 from sounding.segmentation.clicknet import (Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter, click_maps,
-                                            keep_clicked_parts, save_decoder)
+                                            click_similarity, keep_clicked_parts, save_decoder)
 from sounding.segmentation.clicks import iou
 from sounding.segmentation.refine import RefineConfig
 from test_segmentation_refine import star_scene
@@ -134,6 +134,41 @@ def test_decoder_saved_without_previous_mask_loads_with_zero_weights_for_it(segm
         new(features, clicks)
     with pytest.raises(ValueError, match="previous mask"):
         loaded.decoder(features, clicks, torch.zeros(1, 1, 24, 32))
+
+
+def test_click_similarity_is_one_on_the_clicked_stuff_and_zero_without_negative_clicks():
+    x = torch.zeros(1, 3, 12, 16)
+    x[0, 0, :, :8] = 1.0  # left half: one kind of feature
+    x[0, 1, :, 8:] = 1.0  # right half: another, orthogonal to it
+    x[0, 0, 2, 12] = 1.0  # a spot of the left kind on the right: a far part of the clicked object
+    maps = click_similarity(x, click_maps(np.array([[3.0, 5.0]]), np.array([1]), (12, 16), 1.0, (0.05, 0.2))[None])
+    assert maps.shape == (1, 2, 12, 16)
+    assert torch.allclose(maps[0, 0, :, :8], torch.ones(12, 8)) and abs(float(maps[0, 0, 5, 10])) < 1e-6
+    assert 0.7 < float(maps[0, 0, 2, 12]) < 0.71  # cos 45 degrees: half of each kind
+    assert float(maps[0, 1].abs().max()) == 0.0  # no negative click
+    both = click_similarity(x, click_maps(np.array([[3.0, 5.0], [13.0, 9.0]]), np.array([1, 0]), (12, 16), 1.0,
+                                          (0.05, 0.2))[None])
+    assert torch.allclose(both[0, 1, :, 8:].mean(), torch.tensor(1.0), atol=0.01) and abs(float(both[0, 1, 0, 0])) < 1e-6
+
+
+def test_decoder_saved_without_click_similarity_loads_with_zero_weights_for_it(chained, tmp_path):
+    save_decoder(chained.decoder, chained.config, tmp_path)
+    config = ClickNetConfig(work_size=128, previous_mask=True, click_similarity=True)
+    new = ClickDecoder(config)
+    new.load_weights(ClickNetSegmenter.from_pretrained(tmp_path, refine=None).decoder.state_dict())
+    for fuse in (new.fuse16, new.fuse8, new.fuse4):
+        assert float(fuse[0][0].weight.detach()[:, -2:].abs().max()) == 0.0
+    features = chained.embed(image()).features
+    clicks = click_maps(np.array([[15.0, 11.0], [3.0, 4.0]]), np.array([1, 0]), (24, 32), 1.0, (0.02, 0.12))[None]
+    previous = torch.rand(1, 1, 24, 32)
+    with torch.inference_mode():
+        assert torch.equal(new(features, clicks, previous), chained.decoder(features, clicks, previous))
+    torch.nn.init.normal_(new.fuse4[0][0].weight)  # the similarity now counts, and the saved config says so
+    save_decoder(new, config, tmp_path / "similarity")
+    loaded = load_segmenter(str(tmp_path / "similarity"))
+    assert loaded.config.click_similarity
+    with torch.inference_mode():
+        assert torch.equal(loaded.decoder(features, clicks, previous), new(features, clicks, previous))
 
 
 def test_previous_mask_feeds_the_second_click(chained):

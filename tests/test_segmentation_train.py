@@ -1,5 +1,5 @@
 """Training the click decoder: a few steps on tiny composites, fine-tuning a decoder saved without the
-previous-mask input into one with it, training on several composite sets, close-ups and Blender renders (primitives
+previous-mask and similarity inputs into one with them, training on several composite sets, close-ups and Blender renders (primitives
 and furniture models), the focal pixel weighting."""
 import json
 
@@ -17,15 +17,17 @@ from sounding.segmentation.train import TrainConfig, pixel_loss, train
 from tests.test_segmentation_eval import write_furniture_pack, write_square_cutouts
 
 
-def test_fine_tune_adds_the_previous_mask_input(tmp_path):
+@pytest.mark.parametrize("similarity", [False, True])
+def test_fine_tune_adds_the_previous_mask_and_similarity_inputs(tmp_path, similarity):
     write_square_cutouts(tmp_path, "train")
     old = ClickNetConfig(work_size=128)
     save_decoder(ClickDecoder(old), old, tmp_path / "init")
-    net = ClickNetConfig(work_size=128, previous_mask=True)
+    net = ClickNetConfig(work_size=128, previous_mask=True, click_similarity=similarity)
     config = TrainConfig(composites=4, steps=3, batch_size=2, max_corrections=2, size=(96, 128))
     summary = train(config, net, tmp_path / "out", data_dir=tmp_path, init=tmp_path / "init")
     assert np.isfinite(summary["final_loss"])
-    assert json.loads((tmp_path / "out" / "config.json").read_text())["previous_mask"] is True
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert saved["previous_mask"] is True and saved["click_similarity"] is similarity
     weight = load_file(tmp_path / "out" / "decoder.safetensors")["fuse16.0.0.weight"]
     assert weight.shape[1] == 2 * net.width + net.guide_channels
 

@@ -5,6 +5,10 @@ cached; a click runs only the decoder. The decoder sees the features at strides 
 maps (positive and negative, a narrow and a wide one each) at strides 4, 8 and 16, and predicts mask logits at
 stride 4. With ``previous_mask`` it also sees its own previous prediction (the probability map for the clicks before
 the last one, zeros at the first click), as in RITM, so a corrective click edits a mask rather than starting over.
+With ``click_similarity`` it also sees, at each scale, how alike every position is to the clicked ones (the cosine
+similarity of its projected features to their mean under the positive, and under the negative, narrow click map):
+convolutions see only a neighbourhood, and "the same stuff as under the click, anywhere in the image" is what
+joins an object's far parts and separates a look-alike occluder.
 It is trained on composites with exact masks (:mod:`sounding.segmentation.train`). The logits are then
 upsampled to the backbone's input size and snapped to colour edges (:mod:`sounding.segmentation.refine`) unless
 ``refine`` is None.
@@ -45,6 +49,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 FEATURE_BLOCKS = (2, 4, 10, 15)
 FEATURE_CHANNELS = (24, 40, 112, 320)
 CLICK_CHANNELS = 4
+SIMILARITY_CHANNELS = 2  # :func:`click_similarity`: to the positive and to the negative clicks
 
 
 @dataclass
@@ -54,6 +59,7 @@ class ClickNetConfig:
     click_sigmas: tuple[float, float] = (0.02, 0.12)  # narrow / wide click map widths, fractions of the longest side
     cache_size: int = 8
     previous_mask: bool = False  # the previous prediction is a decoder input (one more guide channel)
+    click_similarity: bool = False  # similarity to the clicked features is a decoder input (two channels a scale)
     # backbone blocks from this index on are fine-tuned (their weights ship beside the decoder); None: all frozen.
     # Must follow a feature block (3, 5 or 11), so training can start from the cached features before it.
     tuned_from_block: int | None = None
@@ -66,8 +72,9 @@ class ClickNetConfig:
 
     @property
     def guide_channels(self) -> int:
-        """Channels next to the features at each scale: the click maps, and the previous mask when used."""
-        return CLICK_CHANNELS + int(self.previous_mask)
+        """Channels next to the features at each scale: the click maps, the previous mask and the click similarity
+        when used."""
+        return CLICK_CHANNELS + int(self.previous_mask) + SIMILARITY_CHANNELS * int(self.click_similarity)
 
 
 class Backbone(nn.Module):
@@ -129,13 +136,26 @@ def conv_block(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Seq
                          nn.GroupNorm(8, out_channels), nn.ReLU(inplace=True))
 
 
+def click_similarity(x: torch.Tensor, clicks: torch.Tensor) -> torch.Tensor:
+    """x (B, C, h, w) features; clicks (B, 4, h, w) click maps at the same scale -> (B, 2, h, w): the cosine
+    similarity of each position to the mean feature under the positive and under the negative narrow click map, zero
+    where there is no click of that sign."""
+    weight = clicks[:, [0, 2]]  # positive narrow, negative narrow (see :func:`click_maps`)
+    total = weight.sum((2, 3))  # (B, 2)
+    mean = torch.einsum("bchw,bkhw->bkc", x, weight) / total.clamp_min(1e-6)[..., None]
+    similarity = torch.einsum("bchw,bkc->bkhw", F.normalize(x, dim=1), F.normalize(mean, dim=2))
+    return similarity * (total > 1e-6)[..., None, None]
+
+
 class ClickDecoder(nn.Module):
     """features (list of 4, see :class:`Backbone`) + click maps (B, 4, H/4, W/4) [+ previous mask probability
-    (B, 1, H/4, W/4) when ``config.previous_mask``] -> mask logits (B, 1, H/4, W/4)."""
+    (B, 1, H/4, W/4) when ``config.previous_mask``] -> mask logits (B, 1, H/4, W/4). With
+    ``config.click_similarity`` each scale's fusion also gets :func:`click_similarity` of its projected features."""
 
     def __init__(self, config: ClickNetConfig):
         super().__init__()
         self.previous_mask = config.previous_mask
+        self.click_similarity = config.click_similarity
         w16, w8, w4 = config.width, config.width // 2, config.width // 3
         c4, c8, c16, c32 = FEATURE_CHANNELS
         guide = config.guide_channels
@@ -158,21 +178,30 @@ class ClickDecoder(nn.Module):
         guide8 = F.adaptive_avg_pool2d(guide, f8.shape[-2:])
         guide16 = F.adaptive_avg_pool2d(guide, f16.shape[-2:])
         up32 = F.interpolate(self.proj32(f32), size=f16.shape[-2:], mode="bilinear", align_corners=False)
-        x = self.fuse16(torch.cat([self.proj16(f16), up32, guide16], 1))
+        x16 = torch.cat([self.proj16(f16), up32], 1)
+        x = self.fuse16(torch.cat([x16, *self.guides(x16, guide16)], 1))
         x = F.interpolate(x, size=f8.shape[-2:], mode="bilinear", align_corners=False)
-        x = self.fuse8(torch.cat([x, self.proj8(f8), guide8], 1))
+        x8 = self.proj8(f8)
+        x = self.fuse8(torch.cat([x, x8, *self.guides(x8, guide8)], 1))
         x = F.interpolate(x, size=f4.shape[-2:], mode="bilinear", align_corners=False)
-        x = self.fuse4(torch.cat([x, self.proj4(f4), guide], 1))
+        x4 = self.proj4(f4)
+        x = self.fuse4(torch.cat([x, x4, *self.guides(x4, guide)], 1))
         return self.head(x)
 
+    def guides(self, x: torch.Tensor, guide: torch.Tensor) -> list[torch.Tensor]:
+        """The inputs placed after the features at one scale: the guide maps, then the click similarity."""
+        return [guide, click_similarity(x, guide)] if self.click_similarity else [guide]
+
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
-        """Load a saved state dict; a decoder saved without the previous-mask input loads into one with it, the new
-        input's weights set to zero so that it first predicts exactly as the saved decoder did."""
+        """Load a saved state dict; a decoder saved without the previous-mask or the similarity input loads into one
+        with them, the new inputs' weights set to zero so that it first predicts exactly as the saved decoder did.
+        This works because inputs added later come last: features, click maps, previous mask, similarity."""
         own = self.state_dict()
         state = dict(state)
         for name, value in list(state.items()):
-            if value.ndim == 4 and name in own and own[name].shape[1] == value.shape[1] + 1:  # conv: one more input
-                state[name] = torch.cat([value, value.new_zeros(value.shape[0], 1, *value.shape[2:])], 1)
+            added = own[name].shape[1] - value.shape[1] if value.ndim == 4 and name in own else 0
+            if 0 < added <= 1 + SIMILARITY_CHANNELS:  # a fusion conv with inputs added since it was saved
+                state[name] = torch.cat([value, value.new_zeros(value.shape[0], added, *value.shape[2:])], 1)
         self.load_state_dict(state)
 
 

@@ -6,7 +6,8 @@ the data directory; training then runs only the decoder. Clicks are simulated it
 up to two corrective clicks placed by :func:`sounding.segmentation.clicks.next_click` on the decoder's own current
 prediction. With ``--previous-mask`` the decoder also gets its prediction for the clicks before the last one (zeros
 at the first click), as at inference. ``--init DIR`` fine-tunes a saved decoder (e.g. on a fresh composite set,
-``--seed``); a decoder saved without the previous-mask input starts with that input's weights at zero.
+``--seed``); a decoder saved without the previous-mask or the ``--click-similarity`` input starts with that input's
+weights at zero.
 ``--tune-from-block N`` also fine-tunes the backbone's blocks from N on (at ``--tail-lr``), recomputed each step
 from the cached features of the blocks before N. ``--render-sets`` adds random Blender scenes with exact object masks
 (:mod:`sounding.segmentation.renders`, every visible object a sample), so the decoder also sees shaded 3D renders;
@@ -168,7 +169,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
         set_features, set_masks = load_set(config, seed, data_dir)
         features += set_features
         masks += set_masks
-    targets = torch.from_numpy(np.stack(masks)).float()[:, None]  # (N, 1, H, W)
+    targets = torch.from_numpy(np.stack(masks).astype(bool))[:, None]  # (N, 1, H, W), made float per batch
     print(f"{len(masks)} samples and features in {time.time() - start:.0f} s", flush=True)
 
     decoder = ClickDecoder(net)
@@ -209,7 +210,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
             feats = tuned
         coarse = decoder(feats, batch_click_maps(clicks, grid, cell, net), previous)
         logits = F.interpolate(coarse, size=config.size, mode="bilinear", align_corners=False)
-        target = targets[index]
+        target = targets[index].float()
         prob = torch.sigmoid(logits)
         soft_iou = (prob * target).sum((1, 2, 3)) / (prob + target - prob * target).sum((1, 2, 3)).clamp_min(1)
         loss = pixel_loss(logits, target, config.focal_gamma) + (1 - soft_iou).mean()
@@ -263,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--renders", type=int, default=TrainConfig.renders, help="scenes per render or furniture set")
     parser.add_argument("--previous-mask", action="store_true",
                         help="feed the decoder its previous prediction (ClickNetConfig.previous_mask)")
+    parser.add_argument("--click-similarity", action="store_true",
+                        help="feed the decoder each position's similarity to the clicked features "
+                             "(ClickNetConfig.click_similarity)")
     parser.add_argument("--tune-from-block", type=int, default=None,
                         help="also fine-tune the backbone's blocks from this index on (3, 5 or 11; default: frozen)")
     parser.add_argument("--tail-lr", type=float, default=TrainConfig.tail_lr,
@@ -276,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                          render_sets=tuple(args.render_sets), furniture_sets=tuple(args.furniture_sets),
                          closeup_sets=tuple(args.closeup_sets),
                          renders=args.renders)
-    net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask, tuned_from_block=args.tune_from_block)
+    net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask, click_similarity=args.click_similarity,
+                         tuned_from_block=args.tune_from_block)
     print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
     return 0
 
