@@ -1,6 +1,6 @@
 """Training the click decoder: a few steps on tiny composites, fine-tuning a decoder saved without the
-previous-mask and similarity inputs into one with them, training on several composite sets, close-ups and Blender renders (primitives
-and furniture models), the focal pixel weighting."""
+previous-mask and similarity inputs into one with them, training on several composite sets, close-ups and Blender
+renders (primitives and furniture models), the focal pixel weighting."""
 import json
 
 import numpy as np
