@@ -3,9 +3,9 @@
 Procedural scenes (primitives and Suzanne with random sizes, poses and materials on a ground plane), or the same
 scenes with modelled objects in place of the primitives (Sweet Home 3D's public-domain furniture pack: sofas, lamps,
 instruments, animals, with their own materials), are rendered with Cycles on the CPU; a second one-sample render
-routes the Object Index pass to a 32-bit EXR, which gives every pixel's object exactly (not anti-aliased). Needs ``bpy`` (5.0 or 4.2-4.5 LTS). Blender runs in a child process
-(``python -m sounding.segmentation.renders``) so it never resets the scene of a process that uses bpy itself and
-its log stays out of the caller's output.
+routes the Object Index pass to a 32-bit EXR, which gives every pixel's object exactly (not anti-aliased). Needs
+``bpy`` (5.0 or 4.2-4.5 LTS). Blender runs in a child process (``python -m sounding.segmentation.renders``) so it
+never resets the scene of a process that uses bpy itself and its log stays out of the caller's output.
 """
 from __future__ import annotations
 

@@ -169,7 +169,7 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
         set_features, set_masks = load_set(config, seed, data_dir)
         features += set_features
         masks += set_masks
-    targets = torch.from_numpy(np.stack(masks).astype(bool))[:, None]  # (N, 1, H, W), made float per batch
+    targets = torch.from_numpy(np.stack(masks).astype(bool, copy=False))[:, None]  # (N, 1, H, W), made float per batch
     print(f"{len(masks)} samples and features in {time.time() - start:.0f} s", flush=True)
 
     decoder = ClickDecoder(net)
