@@ -172,6 +172,33 @@ def test_decoder_saved_without_click_similarity_loads_with_zero_weights_for_it(c
         assert torch.equal(loaded.decoder(features, clicks, previous), new(features, clicks, previous))
 
 
+def test_decoder_saved_without_attention_loads_into_one_with_it_and_predicts_the_same(chained, tmp_path):
+    save_decoder(chained.decoder, chained.config, tmp_path)
+    config = ClickNetConfig(work_size=128, previous_mask=True, attention_layers=2)
+    new = ClickDecoder(config)
+    new.load_weights(ClickNetSegmenter.from_pretrained(tmp_path, refine=None).decoder.state_dict())
+    features = chained.embed(image()).features
+    clicks = click_maps(np.array([[15.0, 11.0], [3.0, 4.0]]), np.array([1, 0]), (24, 32), 1.0, (0.02, 0.12))[None]
+    previous = torch.rand(1, 1, 24, 32)
+    with torch.inference_mode():
+        assert torch.equal(new(features, clicks, previous), chained.decoder(features, clicks, previous))
+    layer = new.fuse16[-1]
+    torch.nn.init.normal_(layer.attention.out_proj.weight)  # trained: positions now draw on each other
+    save_decoder(new, config, tmp_path / "attention")
+    loaded = load_segmenter(str(tmp_path / "attention"))
+    assert loaded.config.attention_layers == 2
+    with torch.inference_mode():
+        trained = new(features, clicks, previous)
+        # eval mode takes PyTorch's fused attention path: the same numbers up to rounding
+        assert torch.allclose(loaded.decoder(features, clicks, previous), trained, atol=1e-5)
+        assert (trained - chained.decoder(features, clicks, previous)).abs().max() > 1e-3
+    fewer = ClickDecoder(ClickNetConfig(work_size=128, previous_mask=True, attention_layers=1))
+    with pytest.raises(ValueError, match="unexpected"):
+        fewer.load_weights(new.state_dict())
+    with pytest.raises(ValueError, match="attention_layers"):
+        ClickNetConfig(attention_layers=-1)
+
+
 def test_previous_mask_feeds_the_second_click(chained):
     points, labels = np.array([[60.0, 45.0], [10.0, 80.0]]), np.array([1, 0])
     chained.cache.clear()

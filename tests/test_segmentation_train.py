@@ -17,19 +17,22 @@ from sounding.segmentation.train import TrainConfig, pixel_loss, train
 from tests.test_segmentation_eval import write_furniture_pack, write_square_cutouts
 
 
-@pytest.mark.parametrize("similarity", [False, True])
-def test_fine_tune_adds_the_previous_mask_and_similarity_inputs(tmp_path, similarity):
+@pytest.mark.parametrize("similarity, attention", [(False, 0), (True, 1)])
+def test_fine_tune_adds_the_previous_mask_similarity_and_attention(tmp_path, similarity, attention):
     write_square_cutouts(tmp_path, "train")
     old = ClickNetConfig(work_size=128)
     save_decoder(ClickDecoder(old), old, tmp_path / "init")
-    net = ClickNetConfig(work_size=128, previous_mask=True, click_similarity=similarity)
+    net = ClickNetConfig(work_size=128, previous_mask=True, click_similarity=similarity, attention_layers=attention)
     config = TrainConfig(composites=4, steps=3, batch_size=2, max_corrections=2, size=(96, 128))
     summary = train(config, net, tmp_path / "out", data_dir=tmp_path, init=tmp_path / "init")
     assert np.isfinite(summary["final_loss"])
     saved = json.loads((tmp_path / "out" / "config.json").read_text())
     assert saved["previous_mask"] is True and saved["click_similarity"] is similarity
-    weight = load_file(tmp_path / "out" / "decoder.safetensors")["fuse16.0.0.weight"]
-    assert weight.shape[1] == 2 * net.width + net.guide_channels
+    assert saved["attention_layers"] == attention
+    weights = load_file(tmp_path / "out" / "decoder.safetensors")
+    assert weights["fuse16.0.0.weight"].shape[1] == 2 * net.width + net.guide_channels
+    trained = [name for name in weights if name.startswith("fuse16.4.") and name.endswith("out_proj.weight")]
+    assert len(trained) == attention and all(float(weights[name].abs().max()) > 0 for name in trained)
 
 
 def test_training_on_several_composite_sets_caches_each(tmp_path):

@@ -8,7 +8,8 @@ the last one, zeros at the first click), as in RITM, so a corrective click edits
 With ``click_similarity`` it also sees, at each scale, how alike every position is to the clicked ones (the cosine
 similarity of its projected features to their mean under the positive, and under the negative, narrow click map):
 convolutions see only a neighbourhood, and "the same stuff as under the click, anywhere in the image" is what
-joins an object's far parts and separates a look-alike occluder.
+joins an object's far parts and separates a look-alike occluder. With ``attention_layers`` the stride-16 fusion is
+followed by that many transformer layers over all its positions, the learned form of the same non-local cue.
 It is trained on composites with exact masks (:mod:`sounding.segmentation.train`). The logits are then
 upsampled to the backbone's input size and snapped to colour edges (:mod:`sounding.segmentation.refine`) unless
 ``refine`` is None.
@@ -50,6 +51,7 @@ FEATURE_BLOCKS = (2, 4, 10, 15)
 FEATURE_CHANNELS = (24, 40, 112, 320)
 CLICK_CHANNELS = 4
 SIMILARITY_CHANNELS = 2  # :func:`click_similarity`: to the positive and to the negative clicks
+ATTENTION_HEADS = 4  # of each :class:`GlobalAttention` layer (24 channels a head at width 96)
 
 
 @dataclass
@@ -60,11 +62,14 @@ class ClickNetConfig:
     cache_size: int = 8
     previous_mask: bool = False  # the previous prediction is a decoder input (one more guide channel)
     click_similarity: bool = False  # similarity to the clicked features is a decoder input (two channels a scale)
+    attention_layers: int = 0  # transformer layers over the stride-16 positions after their fusion
     # backbone blocks from this index on are fine-tuned (their weights ship beside the decoder); None: all frozen.
     # Must follow a feature block (3, 5 or 11), so training can start from the cached features before it.
     tuned_from_block: int | None = None
 
     def __post_init__(self):
+        if self.attention_layers < 0:
+            raise ValueError(f"attention_layers must be >= 0, got {self.attention_layers}")
         if self.tuned_from_block is not None and self.tuned_from_block - 1 not in FEATURE_BLOCKS[:-1]:
             starts = [block + 1 for block in FEATURE_BLOCKS[:-1]]
             raise ValueError(f"tuned_from_block must be one of {starts} (right after a feature block), "
@@ -148,10 +153,35 @@ def click_similarity(x: torch.Tensor, clicks: torch.Tensor) -> torch.Tensor:
     return similarity * (total > 1e-6)[..., None, None]
 
 
+class GlobalAttention(nn.Module):
+    """A pre-norm transformer layer over every position of a (B, C, h, w) map: each position can draw on any other,
+    which a stack of convolutions only reaches through many layers. Both residual branches end in a projection that
+    starts at zero, so a decoder saved without the layer loads into one with it and first predicts exactly as before."""
+
+    def __init__(self, channels: int, heads: int = ATTENTION_HEADS):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(channels)
+        self.attention = nn.MultiheadAttention(channels, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(channels)
+        self.mlp = nn.Sequential(nn.Linear(channels, 2 * channels), nn.GELU(), nn.Linear(2 * channels, channels))
+        for projection in (self.attention.out_proj, self.mlp[-1]):
+            nn.init.zeros_(projection.weight)
+            nn.init.zeros_(projection.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        normed = self.norm1(tokens)
+        tokens = tokens + self.attention(normed, normed, normed, need_weights=False)[0]
+        tokens = tokens + self.mlp(self.norm2(tokens))
+        return tokens.transpose(1, 2).reshape(b, c, h, w)
+
+
 class ClickDecoder(nn.Module):
     """features (list of 4, see :class:`Backbone`) + click maps (B, 4, H/4, W/4) [+ previous mask probability
     (B, 1, H/4, W/4) when ``config.previous_mask``] -> mask logits (B, 1, H/4, W/4). With
-    ``config.click_similarity`` each scale's fusion also gets :func:`click_similarity` of its projected features."""
+    ``config.click_similarity`` each scale's fusion also gets :func:`click_similarity` of its projected features;
+    ``config.attention_layers`` :class:`GlobalAttention` layers follow the stride-16 fusion."""
 
     def __init__(self, config: ClickNetConfig):
         super().__init__()
@@ -165,7 +195,8 @@ class ClickDecoder(nn.Module):
         self.proj8 = nn.Conv2d(c8, w8, 1)
         self.proj4 = nn.Conv2d(c4, w4, 1)
         self.fuse16 = nn.Sequential(conv_block(2 * w16 + guide, w16), conv_block(w16, w16, 2),
-                                    conv_block(w16, w16, 4), conv_block(w16, w16, 1))
+                                    conv_block(w16, w16, 4), conv_block(w16, w16, 1),
+                                    *[GlobalAttention(w16) for _ in range(config.attention_layers)])
         self.fuse8 = nn.Sequential(conv_block(w16 + w8 + guide, w8), conv_block(w8, w8, 2))
         self.fuse4 = nn.Sequential(conv_block(w8 + w4 + guide, w4), conv_block(w4, w4))
         self.head = nn.Conv2d(w4, 1, 1)
@@ -196,14 +227,20 @@ class ClickDecoder(nn.Module):
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
         """Load a saved state dict; a decoder saved without the previous-mask or the similarity input loads into one
         with them, the new inputs' weights set to zero so that it first predicts exactly as the saved decoder did.
-        This works because inputs added later come last: features, click maps, previous mask, similarity."""
+        This works because inputs added later come last: features, click maps, previous mask, similarity. Attention
+        layers it lacks keep their initial weights, which leave the prediction unchanged too."""
         own = self.state_dict()
         state = dict(state)
         for name, value in list(state.items()):
             added = own[name].shape[1] - value.shape[1] if value.ndim == 4 and name in own else 0
             if 0 < added <= 1 + SIMILARITY_CHANNELS:  # a fusion conv with inputs added since it was saved
                 state[name] = torch.cat([value, value.new_zeros(value.shape[0], added, *value.shape[2:])], 1)
-        self.load_state_dict(state)
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        new_layers = tuple(f"fuse16.{i}." for i, layer in enumerate(self.fuse16) if isinstance(layer, GlobalAttention))
+        absent = [name for name in missing if not name.startswith(new_layers)]
+        if absent or unexpected:
+            raise ValueError(f"decoder weights do not fit this config: missing {absent}, unexpected {unexpected}")
+
 
 
 def click_maps(points: np.ndarray, labels: np.ndarray, grid: tuple[int, int], scale: float,

@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--click-similarity", action="store_true",
                         help="feed the decoder each position's similarity to the clicked features "
                              "(ClickNetConfig.click_similarity)")
+    parser.add_argument("--attention-layers", type=int, default=ClickNetConfig.attention_layers,
+                        help="transformer layers after the stride-16 fusion (ClickNetConfig.attention_layers)")
     parser.add_argument("--tune-from-block", type=int, default=None,
                         help="also fine-tune the backbone's blocks from this index on (3, 5 or 11; default: frozen)")
     parser.add_argument("--tail-lr", type=float, default=TrainConfig.tail_lr,
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                          closeup_sets=tuple(args.closeup_sets),
                          renders=args.renders)
     net = ClickNetConfig(width=args.width, previous_mask=args.previous_mask, click_similarity=args.click_similarity,
-                         tuned_from_block=args.tune_from_block)
+                         attention_layers=args.attention_layers, tuned_from_block=args.tune_from_block)
     print(json.dumps(train(config, net, args.out, args.data_dir, args.init), indent=2))
     return 0
 
