@@ -242,7 +242,6 @@ class ClickDecoder(nn.Module):
             raise ValueError(f"decoder weights do not fit this config: missing {absent}, unexpected {unexpected}")
 
 
-
 def click_maps(points: np.ndarray, labels: np.ndarray, grid: tuple[int, int], scale: float,
                sigmas: tuple[float, float]) -> torch.Tensor:
     """points (N, 2) x, y in input pixels; labels (N,) 1/0; ``grid`` (h, w) of the stride-4 map; ``scale`` maps input
