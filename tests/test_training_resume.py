@@ -6,12 +6,13 @@ import pytest
 import soundfile
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from sounding.cli import main
 from sounding.model.loading import load_generator, save_generator
 from sounding.model.masking import mask_to_grid
 from sounding.training.config import TrainConfig
-from sounding.training.loop import DiffusionObjective, train
+from sounding.training.loop import CAPTION_HEAD_FILE, DiffusionObjective, train
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,37 @@ def test_attention_mask_weight_pulls_the_attention_onto_the_mask(masked_manifest
         return float(generator.condition([image], ["sound 0"], [None]).weights[0, 0][inside].sum())
 
     assert mass_on_mask(trained) > 0.9 > mass_on_mask(start) + 0.2
+
+
+def test_caption_alignment_resumes_exactly_with_its_head(manifest, tmp_path):
+    straight = train(config(manifest, tmp_path / "a", caption_alignment_weight=1.0), show_progress=False)
+    train(config(manifest, tmp_path / "b", caption_alignment_weight=1.0, max_steps=2), show_progress=False)
+    rest = train(config(manifest, tmp_path / "b", caption_alignment_weight=1.0), show_progress=False)
+    np.testing.assert_allclose(rest.losses, straight.losses[2:], rtol=1e-5)
+    for name, value in load_file(tmp_path / "a" / CAPTION_HEAD_FILE).items():
+        torch.testing.assert_close(value, load_file(tmp_path / "b" / CAPTION_HEAD_FILE)[name], msg=name)
+    assert not (tmp_path / "a" / "model" / CAPTION_HEAD_FILE).exists()  # the head is the run's, not the model's
+
+
+def test_caption_alignment_makes_the_condition_predict_its_caption(manifest, tmp_path):
+    result = train(config(manifest, tmp_path / "c", train=["conditioner"], caption_alignment_weight=10.0, lr=3e-2,
+                          max_steps=40), show_progress=False)
+    state = load_file(tmp_path / "c" / CAPTION_HEAD_FILE)
+    head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
+    head.load_state_dict(state)
+    trained = load_generator(str(result.model_dir))
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    images = [np.asarray(Image.open(manifest.parent / row["image"]).convert("RGB")) for row in rows]
+    captions = [row["caption"] for row in rows]
+    with torch.no_grad():
+        condition = trained.condition(images, captions, [None] * len(rows)).condition
+        cosine = torch.nn.functional.cosine_similarity(head(condition), trained.text_encoder(captions), dim=-1)
+    assert cosine.min() > 0.8
+
+
+def test_negative_caption_alignment_weight_is_an_error(manifest, tmp_path):
+    with pytest.raises(ValueError, match="caption_alignment_weight"):
+        config(manifest, tmp_path, caption_alignment_weight=-0.5).validate()
 
 
 def test_negative_attention_mask_weight_is_an_error(manifest, tmp_path):

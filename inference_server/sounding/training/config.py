@@ -47,6 +47,12 @@ class TrainConfig:
     #: (its attention learns only through the diffusion loss); it makes the text attention cover the object as a
     #: clicked mask does, so both give the same condition. foley-mini uses FOLEY_MINI_ATTENTION_MASK_WEIGHT.
     attention_mask_weight: float = 0.0
+    #: Weight of the caption alignment: the condition (before dropout) must predict its caption's sentence embedding
+    #: (1 - cosine, through a linear head trained with it and kept beside the run, not in the model). Not in the
+    #: paper, whose CLIP image features are aligned with text by their own training; ImageNet features are not, and
+    #: a conditioner trained by the diffusion loss alone kept little of what tells a new picture's class
+    #: (docs/method.md, "Caption alignment").
+    caption_alignment_weight: float = 0.0
     #: Components taken from other trained model directories before the first step, {component: model directory}
     #: (shapes must match; the VAE brings its latent scale). E.g. a new conditioner over a trained UNet and VAE.
     warm_start: dict[str, str] = field(default_factory=dict)
@@ -88,6 +94,8 @@ class TrainConfig:
             raise ValueError(f"unknown components to train: {sorted(unknown)}; choose from {COMPONENTS}")
         if not 0.0 <= self.mask_probability <= 1.0:
             raise ValueError(f"mask_probability must be in [0, 1], got {self.mask_probability}")
+        if self.caption_alignment_weight < 0:
+            raise ValueError(f"caption_alignment_weight must be >= 0, got {self.caption_alignment_weight}")
         unknown = set(self.warm_start) - set(WARM_START_COMPONENTS)
         if unknown:
             raise ValueError(f"cannot warm-start {sorted(unknown)}; choose from {WARM_START_COMPONENTS}")

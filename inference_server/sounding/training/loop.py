@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers import DDPMScheduler
+from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -34,6 +35,7 @@ STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
 MODEL_DIR = "model"
 FEATURES_FILE = "features.safetensors"
+CAPTION_HEAD_FILE = "caption_head.safetensors"
 LOG_EVERY = 10
 SCALING_CLIPS = 256
 
@@ -46,6 +48,13 @@ class DiffusionObjective(nn.Module):
         super().__init__()
         self.generator, self.config = generator, config
         self.noise_scheduler = DDPMScheduler.from_config(generator.scheduler_config)
+        #: Maps the condition into the text encoder's space for the caption alignment (training only).
+        self.caption_head = None
+        if config.caption_alignment_weight > 0:
+            with torch.random.fork_rng():
+                torch.manual_seed(config.seed)
+                self.caption_head = nn.Linear(generator.conditioner.config.condition_dim,
+                                              generator.text_encoder.feature_dim).to(generator.device)
 
     def forward(self, batch: dict[str, torch.Tensor], captions: list[str], rng: torch.Generator) -> torch.Tensor:
         g, device = self.generator, self.generator.device
@@ -66,6 +75,7 @@ class DiffusionObjective(nn.Module):
             use = batch["has_mask"] & chosen.to(weights.device)
             weights = torch.where(use[:, None, None], masked, weights)
         condition = g.conditioner.pool(patches, weights)
+        alignment_loss = self.caption_alignment(condition, query) if self.caption_head is not None else 0.0
         condition = g.conditioner.drop(condition, self.config.condition_dropout, rng)
         # 3. Forward diffusion at a uniformly drawn timestep.
         noise = torch.randn(noise_shape, generator=rng).to(device)
@@ -75,7 +85,12 @@ class DiffusionObjective(nn.Module):
         predicted = g.unet(noisy, steps.to(device), encoder_hidden_states=None, class_labels=condition).sample
         if self.noise_scheduler.config.prediction_type == "v_prediction":
             noise = self.noise_scheduler.get_velocity(latents, noise, steps.to(device))
-        return F.mse_loss(predicted.float(), noise.float()) + self.config.attention_mask_weight * attention_loss
+        return (F.mse_loss(predicted.float(), noise.float()) + self.config.attention_mask_weight * attention_loss
+                + self.config.caption_alignment_weight * alignment_loss)
+
+    def caption_alignment(self, condition: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """1 - cosine between the condition mapped by ``caption_head`` and the caption's sentence embedding."""
+        return 1 - F.cosine_similarity(self.caption_head(condition), query.detach(), dim=-1).mean()
 
     @staticmethod
     def attention_to_mask(weights: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -187,6 +202,11 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     captions = [row.caption for row in rows]
     # 3. Objective and optimiser (AdamW, the paper's betas and weight decay).
     objective = (VaeObjective if config.stage == "vae" else DiffusionObjective)(generator, config)
+    head = getattr(objective, "caption_head", None)
+    if head is not None:
+        if resuming:
+            head.load_state_dict(load_file(output / CAPTION_HEAD_FILE))
+        parameters += list(head.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     step = 0
     if resuming:
@@ -213,13 +233,13 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         if step % LOG_EVERY == 0 or step == config.max_steps:
             bar.set_postfix(loss=f"{sum(losses[-LOG_EVERY:]) / len(losses[-LOG_EVERY:]):.4f}")
         if step % config.save_every == 0 or step == config.max_steps:
-            _save(accelerator, generator, optimizer, config, output, step, data)
+            _save(accelerator, generator, optimizer, config, output, step, data, head)
     bar.close()
     return TrainResult(output / MODEL_DIR, losses)
 
 
 def _save(accelerator: Accelerator, generator: ObjectAwareGenerator, optimizer, config: TrainConfig, output: Path,
-          step: int, data: dict[str, torch.Tensor]) -> None:
+          step: int, data: dict[str, torch.Tensor], head: nn.Module | None) -> None:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
@@ -227,5 +247,7 @@ def _save(accelerator: Accelerator, generator: ObjectAwareGenerator, optimizer, 
         _fit_vae_scaling(generator, data["mel"])
     save_generator(generator, output / MODEL_DIR)
     torch.save(optimizer.state_dict(), output / OPTIMIZER_FILE)
+    if head is not None:
+        save_file({k: v.contiguous() for k, v in head.state_dict().items()}, output / CAPTION_HEAD_FILE)
     (output / "train_config.json").write_text(config.to_json() + "\n")
     (output / STATE_FILE).write_text(json.dumps({"step": step}) + "\n")
