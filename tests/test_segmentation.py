@@ -111,6 +111,14 @@ def test_segment_commands_take_the_shared_threads_option():
         assert _parser().parse_args(command).threads is None  # cli.main leaves torch's default
 
 
+def test_segmenter_help_names_every_builtin():
+    from sounding.segmentation import BUILTIN_SEGMENTERS, DEFAULT_SEGMENTER
+    from sounding.segmentation.commands import SEGMENTER_HELP
+
+    assert all(f"'{name}'" in SEGMENTER_HELP for name in BUILTIN_SEGMENTERS)
+    assert f"(default: {DEFAULT_SEGMENTER})" in SEGMENTER_HELP
+
+
 def test_bench_segment_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     args = _parser().parse_args(["bench", "segment", "--size", "160x120", "--clicks", "2", "--output", str(out)])

@@ -75,11 +75,14 @@ def eval_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+SEGMENTER_HELP = ("'clicknet', 'clicknet-learned', 'clicknet-raw', 'superpixel' (sounding.segmentation."
+                  "BUILTIN_SEGMENTERS) or a checkpoint directory (default: clicknet)")
+
+
 def register(commands) -> None:
     evaluation = commands["eval"].add_parser(
         "segment", help="interactive mIoU after 1..N clicks on held-out composites and Blender renders")
-    evaluation.add_argument("--segmenter", default=None, help="'superpixel', 'clicknet', 'clicknet-raw' or a "
-                                                               "checkpoint directory (default: clicknet)")
+    evaluation.add_argument("--segmenter", default=None, help=SEGMENTER_HELP)
     evaluation.add_argument("--device", default="cpu")
     evaluation.add_argument("--composites", type=int, default=200, help="held-out composites (0 to skip)")
     evaluation.add_argument("--renders", type=int, default=10, help="Blender scenes, 4-6 objects each (0 to skip)")
@@ -96,8 +99,7 @@ def register(commands) -> None:
     evaluation.set_defaults(func=eval_segment)
 
     bench = commands["bench"].add_parser("segment", help="click -> mask latency (first click and cached clicks)")
-    bench.add_argument("--segmenter", default=None,
-                       help="'superpixel', 'clicknet', 'clicknet-raw' or a checkpoint directory (default: clicknet)")
+    bench.add_argument("--segmenter", default=None, help=SEGMENTER_HELP)
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--size", default="640x480", help="benchmark image size WxH (default 640x480)")
     bench.add_argument("--clicks", type=int, default=10, help="timed clicks per image after the first")
