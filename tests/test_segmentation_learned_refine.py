@@ -12,7 +12,7 @@ from sounding.segmentation import load_segmenter
 from sounding.segmentation.clicknet import Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter, save_decoder
 from sounding.segmentation.clicks import iou
 from sounding.segmentation.learned_refine import (LearnedRefiner, LearnedRefinerConfig, click_planes,
-                                                  has_learned_refiner)
+                                                  has_learned_refiner, native_dtype)
 from sounding.segmentation.train_refiner import (RefinerSamples, RefinerTrainConfig, crop_centres, main,
                                                  refiner_loss, train_refiner)
 from test_segmentation_eval import write_square_cutouts
@@ -26,13 +26,29 @@ def random_segmenter(learned_refiner=None):
                              learned_refiner=learned_refiner)
 
 
-def test_untrained_refiner_changes_no_mask():
+@pytest.mark.parametrize("bfloat16", [False, True])
+def test_untrained_refiner_changes_no_mask(monkeypatch, bfloat16):
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: bfloat16, raising=False)
     # at the backbone's input size, so the final upsampling (of clipped logits) is the identity
     image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     points, labels = np.array([[60.0, 45.0], [10.0, 80.0]]), np.array([1, 0])
     plain = random_segmenter().segment(image, points, labels).mask
-    refined = random_segmenter(LearnedRefiner()).segment(image, points, labels).mask
-    assert np.array_equal(plain, refined)
+    segmenter = random_segmenter(LearnedRefiner())
+    assert segmenter.refiner_dtype == (torch.bfloat16 if bfloat16 else torch.float32)
+    assert np.array_equal(plain, segmenter.segment(image, points, labels).mask)
+
+
+def test_refiner_runs_in_bfloat16_only_where_that_is_native(monkeypatch):
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    assert native_dtype("cpu") == torch.float32
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert native_dtype("cpu") == torch.bfloat16
+    segmenter = random_segmenter(LearnedRefiner())
+    assert segmenter.learned_refiner.head.weight.dtype == torch.bfloat16
+    mask = segmenter.segment(np.zeros((96, 128, 3), np.uint8), np.array([[60.0, 45.0]]), np.array([1])).mask
+    assert mask.shape == (96, 128) and mask[45, 60]
 
 
 def test_refiner_needs_the_colour_refinement():

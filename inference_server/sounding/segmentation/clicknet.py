@@ -36,7 +36,7 @@ from torch import nn
 
 from sounding.engine import ObjectMask
 from sounding.segmentation.cache import EmbeddingCache, image_key
-from sounding.segmentation.learned_refine import LearnedRefiner, click_planes
+from sounding.segmentation.learned_refine import LearnedRefiner, click_planes, native_dtype
 from sounding.segmentation.prompts import check_image, check_prompts
 from sounding.segmentation.refine import CLICK_LOGIT, RefineConfig, colour_index, refine_logits
 
@@ -305,7 +305,10 @@ class ClickNetSegmenter:
         self.config = config
         self.device = device
         self.refine = refine
-        self.learned_refiner = learned_refiner.to(device).eval() if learned_refiner is not None else None
+        #: The learned refiner runs in bfloat16 where that is native, channels-last (2x faster convolutions here).
+        self.refiner_dtype = native_dtype(device)
+        self.learned_refiner = None if learned_refiner is None else learned_refiner.to(
+            device, self.refiner_dtype, memory_format=torch.channels_last).eval()
         self.backbone = (backbone or Backbone.pretrained()).to(device).eval()
         self.decoder = decoder.to(device).eval()
         self.cache: EmbeddingCache[ClickNetEmbedding] = EmbeddingCache(config.cache_size)
@@ -416,8 +419,12 @@ class ClickNetSegmenter:
                         points: np.ndarray, labels: np.ndarray) -> torch.Tensor:
         """:meth:`colour_refined`'s two maps -> the learned refiner's logits, unclicked parts dropped again."""
         clicks = click_planes(points, labels, refined.shape, self.learned_refiner.config.click_sigma)
-        corrected = self.learned_refiner(embedding.pixels, network[None, None].to(self.device),
-                                         refined[None, None].to(self.device), clicks[None].to(self.device))
+
+        def prepared(maps: torch.Tensor) -> torch.Tensor:
+            return maps.to(self.device, self.refiner_dtype).contiguous(memory_format=torch.channels_last)
+
+        corrected = self.learned_refiner(prepared(embedding.pixels), prepared(network[None, None]),
+                                         prepared(refined[None, None]), prepared(clicks[None]))
         return torch.from_numpy(drop_unclicked(corrected[0, 0].float().cpu().numpy(), points, labels))
 
 
