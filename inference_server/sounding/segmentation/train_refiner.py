@@ -25,7 +25,7 @@ from sounding.segmentation.composites import Composite, composite_set
 from sounding.segmentation.learned_refine import LearnedRefiner, LearnedRefinerConfig, click_planes
 from sounding.segmentation.train import DATA_DIR
 
-#: Samples simulated before a progress line is printed.
+#: Samples simulated, or training steps run, between progress lines.
 REPORT_EVERY = 500
 
 
@@ -149,6 +149,8 @@ def train_refiner(samples: RefinerSamples, config: RefinerTrainConfig,
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
+        if len(losses) % REPORT_EVERY == 0:
+            print(f"step {len(losses)}/{config.steps}: loss {np.mean(losses[-REPORT_EVERY:]):.4f}", flush=True)
     return refiner.eval(), losses
 
 
