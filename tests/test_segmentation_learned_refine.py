@@ -91,7 +91,9 @@ def test_shipped_refiner_loads_as_a_builtin_and_keeps_a_sharp_star():
     point, label = np.array([[80.0, 60.0]]), np.array([1])
     segmenter = load_segmenter("clicknet-learned")
     assert float(segmenter.learned_refiner.head.weight.detach().abs().max()) > 0  # trained, not the identity
-    colour = load_segmenter("clicknet").segment(image, point, label).mask
+    plain = load_segmenter("clicknet")
+    assert plain.learned_refiner is None  # the built-in name chooses, not the files in the directory
+    colour = plain.segment(image, point, label).mask
     learned = segmenter.segment(image, point, label).mask
     assert iou(learned, star) > 0.9 and not np.array_equal(learned, colour)
 
@@ -157,5 +159,5 @@ def test_train_refiner_command_writes_the_refiner_beside_the_decoder(tmp_path, c
     summary = json.loads(out[out.index("{"):])
     assert summary["samples"] == 2 and np.isfinite(summary["final_loss"])
     assert has_learned_refiner(tmp_path / "seg")
-    segmenter = ClickNetSegmenter.from_pretrained(tmp_path / "seg", learned_refine=True)
+    segmenter = load_segmenter(str(tmp_path / "seg"))  # a directory loads with the refiner saved in it
     assert segmenter.learned_refiner.config.width == 4

@@ -23,20 +23,14 @@ def load_segmenter(path: str | None = None, device: str = "cpu") -> Segmenter:
     """``path``: None for the default embedded segmenter (:data:`DEFAULT_SEGMENTER`), a built-in name
     (:data:`BUILTIN_SEGMENTERS`), a Meta segment-anything ``.pth`` file, or a checkpoint directory: SAM in the
     transformers layout (config.json with ``model_type: sam``, model.safetensors, preprocessor_config.json) or a
-    click network (``model_type: clicknet``)."""
+    click network (``model_type: clicknet``; with the learned refiner saved beside it, if there is one)."""
     path = path or DEFAULT_SEGMENTER
-    if path == "clicknet-raw":
+    if path in ("clicknet", "clicknet-learned", "clicknet-raw"):
         from sounding.segmentation.clicknet import ClickNetSegmenter
 
-        return ClickNetSegmenter.from_pretrained(device=device, refine=None)
-    if path == "clicknet-learned":
-        from sounding.segmentation.clicknet import ClickNetSegmenter
-
-        return ClickNetSegmenter.from_pretrained(device=device, learned_refine=True)
-    if path == "clicknet":
-        from sounding.segmentation.clicknet import EMBEDDED_DIR
-
-        path = str(EMBEDDED_DIR)
+        if path == "clicknet-raw":
+            return ClickNetSegmenter.from_pretrained(device=device, refine=None)
+        return ClickNetSegmenter.from_pretrained(device=device, learned_refine=path == "clicknet-learned")
     if path == "superpixel":
         return SuperpixelSegmenter()
     if path.endswith(".pth"):
@@ -55,6 +49,8 @@ def load_segmenter(path: str | None = None, device: str = "cpu") -> Segmenter:
         return SamSegmenter.from_pretrained(directory, device=device)
     if model_type == "clicknet":
         from sounding.segmentation.clicknet import ClickNetSegmenter
+        from sounding.segmentation.learned_refine import has_learned_refiner
 
-        return ClickNetSegmenter.from_pretrained(directory, device=device)
+        return ClickNetSegmenter.from_pretrained(directory, device=device,
+                                                 learned_refine=has_learned_refiner(directory))
     raise ValueError(f"{config_file}: unknown segmenter model_type {model_type!r} (expected 'sam' or 'clicknet')")
