@@ -34,7 +34,7 @@ def test_default_is_the_shipped_click_network():
 
     image, truth = disc_image()
     segmenter = load_segmenter(None)
-    assert isinstance(segmenter, ClickNetSegmenter)
+    assert isinstance(segmenter, ClickNetSegmenter) and segmenter.learned_refiner is not None
     assert iou(segmenter.segment(image, np.array([[70.0, 60.0]]), np.array([1])).mask, truth) > 0.8
 
 

@@ -76,7 +76,7 @@ def eval_segment(args: argparse.Namespace) -> int:
 
 
 SEGMENTER_HELP = ("'clicknet', 'clicknet-learned', 'clicknet-raw', 'superpixel' (sounding.segmentation."
-                  "BUILTIN_SEGMENTERS) or a checkpoint directory (default: clicknet)")
+                  "BUILTIN_SEGMENTERS) or a checkpoint directory (default: clicknet-learned)")
 
 
 def register(commands) -> None:
