@@ -2,7 +2,8 @@
 
 Diffusion stage (the paper): z0 ~ VAE posterior of the clip's log-mel, t ~ U{0..N-1}, eps ~ N(0, I),
 z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps, c = conditioner(patches, text) replaced by the null condition with
-p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2 (+ optionally a KL pulling the attention onto the row's mask).
+p = 0.1, loss = || eps - UNet(z_t, t, c) ||^2 (+ optionally a KL pulling the attention onto the row's mask, and a
+caption alignment: c must predict the caption's sentence embedding).
 VAE stage: L1 log-mel reconstruction + a small KL term, for the whole VAE or (component "vae_decoder") only its
 decoder, keeping the latent space of an already trained UNet.
 
