@@ -111,6 +111,11 @@ def crop_centres(predicted: torch.Tensor, truth: torch.Tensor, rng: np.random.Ge
     return y, x
 
 
+def crops(maps: torch.Tensor, index: np.ndarray, windows: list[tuple[slice, ...]]) -> torch.Tensor:
+    """The windows of the samples ``index`` of ``maps`` (N, C, h, w), as one float batch."""
+    return torch.stack([maps[i][window] for i, window in zip(index, windows)]).float()
+
+
 def refiner_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """BCE + (1 - soft IoU) per sample, averaged."""
     p = torch.sigmoid(logits)
@@ -138,12 +143,10 @@ def train_refiner(samples: RefinerSamples, config: RefinerTrainConfig,
             y, x = crop_centres(samples.refined[i, 0] > 0, samples.masks[i, 0], rng, config.error_share)
             y0, x0 = int(np.clip(y - c // 2, 0, h - c)), int(np.clip(x - c // 2, 0, w - c))
             windows.append((slice(None), slice(y0, y0 + c), slice(x0, x0 + c)))
-
-        def batch(maps: torch.Tensor) -> torch.Tensor:
-            return torch.stack([maps[i][window] for i, window in zip(index, windows)]).float()
-
-        logits = refiner(batch(samples.pixels), batch(samples.network), batch(samples.refined), batch(samples.clicks))
-        loss = refiner_loss(logits, batch(samples.masks))
+        inputs = [crops(maps, index, windows) for maps in (samples.pixels, samples.network, samples.refined,
+                                                           samples.clicks, samples.masks)]
+        logits = refiner(*inputs[:4])
+        loss = refiner_loss(logits, inputs[4])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
