@@ -130,6 +130,13 @@ def test_training_learns_a_correction():
     assert np.mean(losses[-20:]) < np.mean(losses[:20])
 
 
+def test_bad_training_config_is_an_error():
+    with pytest.raises(ValueError, match="one set"):
+        RefinerTrainConfig(sets=())
+    with pytest.raises(ValueError, match="error_share"):
+        RefinerTrainConfig(error_share=1.5)
+
+
 def test_crop_centres_fall_on_errors_or_edges():
     truth = torch.zeros(20, 20, dtype=torch.bool)
     truth[5:15, 5:15] = True

@@ -43,6 +43,13 @@ class RefinerTrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0  # click counts, crops and batch order
 
+    def __post_init__(self):
+        if min(self.composites, self.max_clicks, self.steps, self.batch_size, self.crop) < 1 or not self.sets:
+            raise ValueError("composites, max_clicks, steps, batch_size and crop must be >= 1, with one set at least")
+        if not 0.0 <= self.error_share <= 1.0 or not 0.0 < self.warmup < 1.0:
+            raise ValueError(f"error_share must be in [0, 1] and warmup in (0, 1), got {self.error_share}, "
+                             f"{self.warmup}")
+
 
 @dataclass
 class RefinerSamples:
