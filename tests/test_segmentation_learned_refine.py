@@ -71,11 +71,15 @@ def test_refiner_files_round_trip(tmp_path):
         torch.testing.assert_close(loaded(*inputs), refiner(*inputs))
 
 
-def test_bad_refiner_config_is_an_error():
-    with pytest.raises(ValueError, match="dilations"):
-        LearnedRefinerConfig(dilations=())
-    with pytest.raises(ValueError, match="click_sigma"):
-        LearnedRefinerConfig(click_sigma=0.0)
+@pytest.mark.parametrize("make, message", [
+    (lambda: LearnedRefinerConfig(dilations=()), "dilations"),
+    (lambda: LearnedRefinerConfig(click_sigma=0.0), "click_sigma"),
+    (lambda: RefinerTrainConfig(sets=()), "one set"),
+    (lambda: RefinerTrainConfig(error_share=1.5), "error_share"),
+])
+def test_bad_configs_are_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_click_planes_peak_at_their_clicks():
@@ -128,13 +132,6 @@ def test_training_learns_a_correction():
     after = np.mean([iou((o[0] > 0).numpy(), m[0].numpy()) for o, m in zip(out, samples.masks)])
     assert after > before + 0.05
     assert np.mean(losses[-20:]) < np.mean(losses[:20])
-
-
-def test_bad_training_config_is_an_error():
-    with pytest.raises(ValueError, match="one set"):
-        RefinerTrainConfig(sets=())
-    with pytest.raises(ValueError, match="error_share"):
-        RefinerTrainConfig(error_share=1.5)
 
 
 def test_crop_centres_fall_on_errors_or_edges():
