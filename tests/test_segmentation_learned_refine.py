@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from sounding.segmentation import load_segmenter
-from sounding.segmentation.clicknet import Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter, save_decoder
+from sounding.segmentation.clicknet import (Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter, click_maps,
+                                            save_decoder)
 from sounding.segmentation.clicks import iou
-from sounding.segmentation.learned_refine import (LearnedRefiner, LearnedRefinerConfig, click_planes,
-                                                  has_learned_refiner, native_dtype)
+from sounding.segmentation.learned_refine import (LearnedRefiner, LearnedRefinerConfig, has_learned_refiner,
+                                                  native_dtype)
 from sounding.segmentation.train_refiner import (RefinerSamples, RefinerTrainConfig, crop_centres, main,
                                                  refiner_loss, train_refiner)
 from test_segmentation_eval import write_square_cutouts
@@ -82,8 +83,8 @@ def test_bad_configs_are_errors(make, message):
         make()
 
 
-def test_click_planes_peak_at_their_clicks():
-    planes = click_planes(np.array([[10.0, 5.0], [30.0, 20.0]]), np.array([1, 0]), (24, 40), 0.05)
+def test_refiner_click_maps_peak_at_their_clicks():
+    planes = click_maps(np.array([[10.0, 5.0], [30.0, 20.0]]), np.array([1, 0]), (24, 40), 1.0, (0.05,))
     assert planes.shape == (2, 24, 40)
     assert np.unravel_index(int(planes[0].argmax()), (24, 40)) == (4, 9)  # the pixel whose centre is nearest
     assert np.unravel_index(int(planes[1].argmax()), (24, 40)) == (19, 29)
@@ -117,7 +118,7 @@ def synthetic_samples(count=6, h=48, w=64):
         rows["pixels"].append(pixels)
         rows["network"].append(logits)
         rows["refined"].append(logits)
-        rows["clicks"].append(click_planes(np.array([[x + size / 2, y + size / 2]]), np.array([1]), (h, w), 0.02))
+        rows["clicks"].append(click_maps(np.array([[x + size / 2, y + size / 2]]), np.array([1]), (h, w), 1.0, (0.02,)))
         rows["masks"].append(truth[None])
     return RefinerSamples(**{k: torch.stack(v) for k, v in rows.items()})
 

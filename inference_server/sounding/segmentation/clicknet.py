@@ -36,7 +36,7 @@ from torch import nn
 
 from sounding.engine import ObjectMask
 from sounding.segmentation.cache import EmbeddingCache, image_key
-from sounding.segmentation.learned_refine import LearnedRefiner, click_planes, native_dtype
+from sounding.segmentation.learned_refine import LearnedRefiner, native_dtype
 from sounding.segmentation.prompts import check_image, check_prompts
 from sounding.segmentation.refine import CLICK_LOGIT, RefineConfig, colour_index, refine_logits
 
@@ -245,17 +245,18 @@ class ClickDecoder(nn.Module):
 
 
 def click_maps(points: np.ndarray, labels: np.ndarray, grid: tuple[int, int], scale: float,
-               sigmas: tuple[float, float]) -> torch.Tensor:
-    """points (N, 2) x, y in input pixels; labels (N,) 1/0; ``grid`` (h, w) of the stride-4 map; ``scale`` maps input
-    pixels to grid cells -> (4, h, w): max over clicks of exp(-d^2 / 2 sigma^2) for (positive, negative) x
-    (narrow, wide); sigma is a fraction of the grid's longest side."""
+               sigmas: tuple[float, ...]) -> torch.Tensor:
+    """points (N, 2) x, y in input pixels; labels (N,) 1/0; ``grid`` (h, w) of the map; ``scale`` maps input pixels
+    to grid cells -> (2 x len(sigmas), h, w): max over clicks of exp(-d^2 / 2 sigma^2) for (positive, negative) x
+    sigmas; sigma is a fraction of the grid's longest side. The decoder's are (narrow, wide) at stride 4
+    (:data:`CLICK_CHANNELS`), the learned refiner's one narrow sigma at the backbone's input size."""
     h, w = grid
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    maps = np.zeros((CLICK_CHANNELS, h, w), np.float32)
+    maps = np.zeros((2 * len(sigmas), h, w), np.float32)
     for (x, y), label in zip(points * scale, labels):
         d2 = (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2  # from each cell centre, in cells
         for k, sigma in enumerate(sigmas):
-            channel = (0 if label == 1 else 2) + k
+            channel = (0 if label == 1 else len(sigmas)) + k
             s = sigma * max(h, w)
             maps[channel] = np.maximum(maps[channel], np.exp(-d2 / (2 * s * s)))
     return torch.from_numpy(maps)
@@ -418,7 +419,7 @@ class ClickNetSegmenter:
     def learned_refined(self, network: torch.Tensor, refined: torch.Tensor, embedding: ClickNetEmbedding,
                         points: np.ndarray, labels: np.ndarray) -> torch.Tensor:
         """:meth:`colour_refined`'s two maps -> the learned refiner's logits, unclicked parts dropped again."""
-        clicks = click_planes(points, labels, refined.shape, self.learned_refiner.config.click_sigma)
+        clicks = click_maps(points, labels, refined.shape, 1.0, (self.learned_refiner.config.click_sigma,))
 
         def prepared(maps: torch.Tensor) -> torch.Tensor:
             return maps.to(self.device, self.refiner_dtype).contiguous(memory_format=torch.channels_last)

@@ -17,7 +17,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -41,20 +40,6 @@ class LearnedRefinerConfig:
             raise ValueError(f"width and dilations must be >= 1, got {self.width}, {self.dilations}")
         if self.click_sigma <= 0 or self.logit_clamp <= 0 or self.logit_scale <= 0:
             raise ValueError("click_sigma, logit_clamp and logit_scale must be > 0")
-
-
-def click_planes(points: np.ndarray, labels: np.ndarray, shape: tuple[int, int], sigma: float) -> torch.Tensor:
-    """points (N, 2) x, y pixels; labels (N,) 1/0 -> (2, H, W): max over clicks of exp(-d^2 / 2 s^2) for the positive
-    and the negative clicks, s = ``sigma`` x the longest side."""
-    h, w = shape
-    s = sigma * max(h, w)
-    yy = torch.arange(h, dtype=torch.float32)[:, None] + 0.5
-    xx = torch.arange(w, dtype=torch.float32)[None] + 0.5
-    planes = torch.zeros(2, h, w)
-    for (x, y), label in zip(points, labels):
-        channel = 0 if label == 1 else 1
-        planes[channel] = torch.maximum(planes[channel], torch.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * s * s)))
-    return planes
 
 
 class LearnedRefiner(nn.Module):

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sounding.segmentation.clicknet import EMBEDDED_DIR, ClickNetSegmenter
+from sounding.segmentation.clicknet import EMBEDDED_DIR, ClickNetSegmenter, click_maps
 from sounding.segmentation.clicks import next_click
 from sounding.segmentation.composites import Composite, composite_set
-from sounding.segmentation.learned_refine import LearnedRefiner, LearnedRefinerConfig, click_planes
+from sounding.segmentation.learned_refine import LearnedRefiner, LearnedRefinerConfig
 from sounding.segmentation.train import DATA_DIR
 
 #: Samples simulated, or training steps run, between progress lines.
@@ -88,20 +88,22 @@ def _simulate_one(segmenter: ClickNetSegmenter, composite: Composite, rng: np.ra
         raise ValueError(f"composites must be at the backbone's input size {embedding.colours.shape}, "
                          f"got {truth.shape}")
     points, labels, shown = [], [], None
-    for _ in range(int(rng.integers(1, max_clicks + 1))):
+    count = int(rng.integers(1, max_clicks + 1))
+    for index in range(count):
         click = next_click(truth, shown)
         if click is None:
             break
         points.append((click.x, click.y))
         labels.append(int(click.positive))
-        shown = segmenter.segment(image, np.array(points, np.float32), np.array(labels)).mask
+        if index + 1 < count:  # the mask the next click corrects; the last click's maps are taken below
+            shown = segmenter.segment(image, np.array(points, np.float32), np.array(labels)).mask
     p, lab = np.array(points, np.float32), np.array(labels)
     coarse, _ = segmenter.coarse_logits(embedding, image.shape[:2], p, lab)
     network, refined = segmenter.colour_refined(coarse, embedding, p, lab)
     rows["pixels"].append(embedding.pixels[0].half())
     rows["network"].append(network[None].half())
     rows["refined"].append(refined.clamp(-100, 100)[None].half())
-    rows["clicks"].append(click_planes(p, lab, truth.shape, sigma).half())
+    rows["clicks"].append(click_maps(p, lab, truth.shape, 1.0, (sigma,)).half())
     rows["masks"].append(torch.from_numpy(truth)[None])
 
 
