@@ -126,3 +126,24 @@ def test_bench_segment_writes_json(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["images"] == 4 and result["image_size"] == [120, 160]
     assert result["cached_click_ms"] < result["first_click_ms"]
+    assert 0 < result["interactive_click_ms"] <= result["interactive_click_p90_ms"]
+
+
+def test_interactive_bench_clicks_extend_the_clicks_before():
+    from sounding.engine import ObjectMask
+    from sounding.segmentation.benchmark import INTERACTIVE_CLICKS, measure_latency
+
+    class Recorder:
+        calls = []
+
+        def segment(self, image, points, labels):
+            self.calls.append((points.copy(), labels.copy()))
+            return ObjectMask(mask=np.zeros(image.shape[:2], bool), score=0.0)
+
+    clicks = INTERACTIVE_CLICKS + 1
+    measure_latency(Recorder(), [np.zeros((20, 30, 3), np.uint8)], clicks_per_image=clicks)
+    interactive = Recorder.calls[-clicks:]  # after the cold click and the random sets
+    assert [len(points) for points, _ in interactive] == [*range(1, INTERACTIVE_CLICKS + 1), 1]
+    for (before, before_labels), (after, after_labels) in zip(interactive[:-2], interactive[1:-1]):
+        assert np.array_equal(after[:-1], before) and np.array_equal(after_labels[:-1], before_labels)
+    assert all(labels[0] == 1 for _, labels in interactive)
