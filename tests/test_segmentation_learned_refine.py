@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from sounding.segmentation import load_segmenter
 from sounding.segmentation.clicknet import (Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter, click_maps,
-                                            corrective_maps, save_decoder)
+                                            save_decoder)
 from sounding.segmentation.clicks import iou
 from sounding.segmentation.learned_refine import (LearnedRefiner, LearnedRefinerConfig, has_learned_refiner,
                                                   native_dtype)
@@ -27,15 +27,15 @@ def random_segmenter(learned_refiner=None):
                              learned_refiner=learned_refiner)
 
 
-@pytest.mark.parametrize("bfloat16, previous_mask", [(False, False), (True, False), (False, True)])
-def test_untrained_refiner_changes_no_mask(monkeypatch, bfloat16, previous_mask):
+@pytest.mark.parametrize("bfloat16", [False, True])
+def test_untrained_refiner_changes_no_mask(monkeypatch, bfloat16):
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         monkeypatch.setattr(torch.cpu, name, lambda: bfloat16, raising=False)
     # at the backbone's input size, so the final upsampling (of clipped logits) is the identity
     image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     points, labels = np.array([[60.0, 45.0], [10.0, 80.0]]), np.array([1, 0])
     plain = random_segmenter().segment(image, points, labels).mask
-    segmenter = random_segmenter(LearnedRefiner(LearnedRefinerConfig(previous_mask=previous_mask)))
+    segmenter = random_segmenter(LearnedRefiner())
     assert segmenter.refiner_dtype == (torch.bfloat16 if bfloat16 else torch.float32)
     assert np.array_equal(plain, segmenter.segment(image, points, labels).mask)
 
@@ -59,45 +59,18 @@ def test_refiner_needs_the_colour_refinement():
                           learned_refiner=LearnedRefiner())
 
 
-@pytest.mark.parametrize("previous_mask", [False, True])
-def test_refiner_files_round_trip(tmp_path, previous_mask):
+def test_refiner_files_round_trip(tmp_path):
     torch.manual_seed(3)
-    refiner = LearnedRefiner(LearnedRefinerConfig(width=4, dilations=(1, 3), previous_mask=previous_mask))
+    refiner = LearnedRefiner(LearnedRefinerConfig(width=4, dilations=(1, 3)))
     torch.nn.init.normal_(refiner.head.weight)
     refiner.save_pretrained(tmp_path)
     assert has_learned_refiner(tmp_path) and not has_learned_refiner(tmp_path / "elsewhere")
     loaded = LearnedRefiner.from_pretrained(tmp_path)
     assert loaded.config == refiner.config
-    inputs = (torch.randn(1, 3, 16, 20), torch.randn(1, 1, 16, 20), torch.randn(1, 1, 16, 20), torch.rand(1, 2, 16, 20),
-              torch.rand(1, 3, 16, 20) if previous_mask else None)
+    inputs = (torch.randn(1, 3, 16, 20), torch.randn(1, 1, 16, 20), torch.randn(1, 1, 16, 20), torch.rand(1, 2, 16, 20))
     with torch.no_grad():
         torch.testing.assert_close(loaded(*inputs), refiner(*inputs))
 
-
-def test_refiner_takes_the_corrective_maps_only_with_previous_mask():
-    maps = (torch.randn(1, 3, 8, 8), torch.randn(1, 1, 8, 8), torch.randn(1, 1, 8, 8), torch.rand(1, 2, 8, 8))
-    with pytest.raises(ValueError, match="corrective"):
-        LearnedRefiner(LearnedRefinerConfig(previous_mask=True))(*maps)
-    with pytest.raises(ValueError, match="corrective"):
-        LearnedRefiner()(*maps, torch.rand(1, 3, 8, 8))
-
-
-def test_previous_mask_refiner_sees_the_mask_shown_before_the_last_click(monkeypatch):
-    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):  # float32, so 0.5 is not rounded over
-        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
-    image = np.random.default_rng(1).integers(0, 256, (96, 128, 3), dtype=np.uint8)
-    points, labels = np.array([[60.0, 45.0], [100.5, 20.5]]), np.array([1, 0])
-    segmenter = random_segmenter(LearnedRefiner(LearnedRefinerConfig(previous_mask=True)))
-    seen = []
-    segmenter.learned_refiner.register_forward_hook(lambda module, inputs, output: seen.append(inputs[4].float()))
-    first = segmenter.segment(image, points[:1], labels[:1]).mask
-    segmenter.segment(image, points, labels)
-    assert len(seen) == 2  # the first click's result was kept, not recomputed for the second
-    assert float(seen[0][0, 0].abs().max()) == 0  # nothing shown before the first click
-    shown = seen[1][0, 0].numpy() > 0.5  # the first click's mask (at the backbone's size), all but its clicked pixel
-    assert (shown != first).sum() <= 1 and 0 < first.sum() < first.size
-    assert np.unravel_index(int(seen[1][0, 2].argmax()), (96, 128)) == (20, 100)  # the last click: negative
-    assert float(seen[1][0, 1].max()) == 0
 
 @pytest.mark.parametrize("make, message", [
     (lambda: LearnedRefinerConfig(dilations=()), "dilations"),
@@ -162,42 +135,6 @@ def test_training_learns_a_correction():
     assert np.mean(losses[-20:]) < np.mean(losses[:20])
 
 
-def look_alike_samples(count=6, h=48, w=64):
-    """Two equal bright squares; the truth and the previous mask are the left one, the logits wrongly hold both
-    (as when a corrective click elsewhere turned the look-alike on). Only the previous mask tells them apart."""
-    rows = {k: [] for k in ("pixels", "network", "refined", "clicks", "masks", "corrective")}
-    rng = np.random.default_rng(1)
-    for _ in range(count):
-        y, size = int(rng.integers(6, 20)), int(rng.integers(10, 16))
-        truth, twin = torch.zeros(h, w, dtype=torch.bool), torch.zeros(h, w, dtype=torch.bool)
-        truth[y:y + size, 4:4 + size] = True
-        twin[y:y + size, 40:40 + size] = True
-        logits = ((truth | twin).float()[None] - 0.5) * 8
-        last_click = np.array([[4 + size / 2, y + size - 1.5]])  # inside the true square, near its bottom edge
-        rows["pixels"].append(torch.randn(3, h, w) * 0.1 + (truth | twin).float() * 2)
-        rows["network"].append(logits)
-        rows["refined"].append(logits)
-        rows["clicks"].append(click_maps(last_click, np.array([1]), (h, w), 1.0, (0.02,)))
-        rows["masks"].append(truth[None])
-        rows["corrective"].append(corrective_maps(truth.float(), last_click, np.array([1]), 0.1))
-    return RefinerSamples(**{k: torch.stack(v) for k, v in rows.items()})
-
-
-def test_previous_mask_training_keeps_what_the_last_click_did_not_touch():
-    samples = look_alike_samples()
-    plain = RefinerSamples(**{k: getattr(samples, k) for k in ("pixels", "network", "refined", "clicks", "masks")})
-    config = RefinerTrainConfig(steps=150, batch_size=4, crop=32, lr=1e-2)
-    scores = {}
-    for previous_mask, training in ((False, plain), (True, samples)):
-        model_config = LearnedRefinerConfig(width=8, dilations=(1, 2, 1), previous_mask=previous_mask)
-        refiner, _ = train_refiner(training, config, model_config)
-        with torch.no_grad():
-            out = refiner(training.pixels, training.network, training.refined, training.clicks, training.corrective)
-        scores[previous_mask] = np.mean([iou((o[0] > 0).numpy(), m[0].numpy()) for o, m in zip(out, samples.masks)])
-    before = np.mean([iou((r[0] > 0).numpy(), m[0].numpy()) for r, m in zip(samples.refined, samples.masks)])
-    assert before < 0.6 and scores[False] < 0.6 and scores[True] > 0.9  # without it the twins look the same
-
-
 def test_crop_centres_fall_on_errors_or_edges():
     truth = torch.zeros(20, 20, dtype=torch.bool)
     truth[5:15, 5:15] = True
@@ -217,18 +154,15 @@ def test_refiner_loss_is_lower_for_the_truth():
     assert refiner_loss((target - 0.5) * 20, target) < refiner_loss(torch.zeros_like(target), target)
 
 
-@pytest.mark.parametrize("previous_mask", [False, True])
-def test_train_refiner_command_writes_the_refiner_beside_the_decoder(tmp_path, capsys, previous_mask):
+def test_train_refiner_command_writes_the_refiner_beside_the_decoder(tmp_path, capsys):
     write_square_cutouts(tmp_path, "train")
     config = ClickNetConfig()  # work size 320: the composites' longest side
     save_decoder(ClickDecoder(config), config, tmp_path / "seg")
     assert main(["--segmenter", str(tmp_path / "seg"), "--data-dir", str(tmp_path), "--composites", "2",
-                 "--sets", "1", "--steps", "2", "--width", "4", "--threads", "1"]
-                + (["--previous-mask"] if previous_mask else [])) == 0
+                 "--sets", "1", "--steps", "2", "--width", "4", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     summary = json.loads(out[out.index("{"):])
     assert summary["samples"] == 2 and np.isfinite(summary["final_loss"])
     assert has_learned_refiner(tmp_path / "seg")
     segmenter = load_segmenter(str(tmp_path / "seg"))  # a directory loads with the refiner saved in it
     assert segmenter.learned_refiner.config.width == 4
-    assert segmenter.learned_refiner.config.previous_mask == previous_mask

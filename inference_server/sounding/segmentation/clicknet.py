@@ -291,14 +291,6 @@ class ClickNetEmbedding:
     pixels: torch.Tensor  # the resized image, ImageNet-normalised (1, 3, h, w): a learned refiner's input
     # stride-4 logits per click sequence ((x, y, label), ...), so the next click's previous mask is not recomputed
     chain: EmbeddingCache[torch.Tensor] = field(default_factory=lambda: EmbeddingCache(CLICK_CHAIN_CACHE))
-    # the final logits and score per click sequence, when a previous-mask refiner needs them for the next click
-    shown: EmbeddingCache[tuple[torch.Tensor, float]] = field(
-        default_factory=lambda: EmbeddingCache(CLICK_CHAIN_CACHE))
-
-
-def click_key(points: np.ndarray, labels: np.ndarray) -> tuple[tuple[float, float, int], ...]:
-    """A click sequence as a hashable key for the per-image click caches."""
-    return tuple((float(x), float(y), int(label)) for (x, y), label in zip(points, labels))
 
 
 class ClickNetSegmenter:
@@ -366,7 +358,13 @@ class ClickNetSegmenter:
         """image (H, W, 3) uint8; points (N, 2) x, y pixels; labels (N,) 1 = object, 0 = not -> (H, W) bool mask."""
         check_image(image)
         points, labels = check_prompts(points, labels, image.shape[:2])
-        logits, score = self.final_logits(self.embed(image), image.shape[:2], points, labels)
+        embedding = self.embed(image)
+        logits, score = self.coarse_logits(embedding, image.shape[:2], points, labels)
+        if self.refine is not None:
+            work_points = self.work_points(embedding, image.shape[:2], points)
+            network, logits = self.colour_refined(logits, embedding, work_points, labels)
+            if self.learned_refiner is not None:
+                logits = self.learned_refined(network, logits, embedding, work_points, labels)
         full = F.interpolate(logits[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
         mask = (full > 0).numpy()
         for (x, y), label in zip(points, labels):  # a click is a hard constraint on its own pixel; later clicks win
@@ -386,42 +384,10 @@ class ClickNetSegmenter:
             return predict(len(points), None)
         logits = torch.full(grid, -torch.inf)  # sigmoid 0: the first click's previous mask is empty
         for count in range(1, len(points) + 1):
+            key = tuple((float(x), float(y), int(label)) for (x, y), label in zip(points[:count], labels[:count]))
             logits = embedding.chain.get_or_compute(
-                click_key(points[:count], labels[:count]),
-                lambda: predict(count, torch.sigmoid(logits)[None, None].to(self.device)))
+                key, lambda: predict(count, torch.sigmoid(logits)[None, None].to(self.device)))
         return logits
-
-    def final_logits(self, embedding: ClickNetEmbedding, shape: tuple[int, int], points: np.ndarray,
-                     labels: np.ndarray) -> tuple[torch.Tensor, float]:
-        """Every stage for clicks ``points`` (pixels of an image of ``shape``) -> the logits to threshold (stride 4
-        without the colour refinement, the backbone's input size with it) and the score. A previous-mask refiner's
-        results are kept per click sequence with the embedding: the next click's previous mask."""
-        if self.learned_refiner is not None and self.learned_refiner.config.previous_mask:
-            return embedding.shown.get_or_compute(click_key(points, labels),
-                                                  lambda: self.stages(embedding, shape, points, labels))
-        return self.stages(embedding, shape, points, labels)
-
-    def stages(self, embedding: ClickNetEmbedding, shape: tuple[int, int], points: np.ndarray,
-               labels: np.ndarray) -> tuple[torch.Tensor, float]:
-        """:meth:`final_logits`, computed."""
-        logits, score = self.coarse_logits(embedding, shape, points, labels)
-        if self.refine is None:
-            return logits, score
-        work_points = self.work_points(embedding, shape, points)
-        network, logits = self.colour_refined(logits, embedding, work_points, labels)
-        if self.learned_refiner is not None:
-            previous = (self.previous_shown(embedding, shape, points, labels)
-                        if self.learned_refiner.config.previous_mask else None)
-            logits = self.learned_refined(network, logits, embedding, work_points, labels, previous)
-        return logits, score
-
-    def previous_shown(self, embedding: ClickNetEmbedding, shape: tuple[int, int], points: np.ndarray,
-                       labels: np.ndarray) -> torch.Tensor:
-        """The probability shown for the clicks before the last one at the backbone's input size (zeros at the first
-        click)."""
-        if len(points) == 1:
-            return torch.zeros(embedding.colours.shape)
-        return torch.sigmoid(self.final_logits(embedding, shape, points[:-1], labels[:-1])[0])
 
     def coarse_logits(self, embedding: ClickNetEmbedding, shape: tuple[int, int], points: np.ndarray,
                       labels: np.ndarray) -> tuple[torch.Tensor, float]:
@@ -451,27 +417,16 @@ class ClickNetSegmenter:
         return work, torch.from_numpy(drop_unclicked(refined, points, labels))
 
     def learned_refined(self, network: torch.Tensor, refined: torch.Tensor, embedding: ClickNetEmbedding,
-                        points: np.ndarray, labels: np.ndarray, previous: torch.Tensor | None = None) -> torch.Tensor:
-        """:meth:`colour_refined`'s two maps (and, for a previous-mask refiner, the probability shown before the last
-        click) -> the learned refiner's logits, unclicked parts dropped again."""
-        config = self.learned_refiner.config
-        clicks = click_maps(points, labels, refined.shape, 1.0, (config.click_sigma,))
-        corrective = None if previous is None else corrective_maps(previous, points, labels, config.last_click_sigma)
+                        points: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+        """:meth:`colour_refined`'s two maps -> the learned refiner's logits, unclicked parts dropped again."""
+        clicks = click_maps(points, labels, refined.shape, 1.0, (self.learned_refiner.config.click_sigma,))
 
         def prepared(maps: torch.Tensor) -> torch.Tensor:
             return maps.to(self.device, self.refiner_dtype).contiguous(memory_format=torch.channels_last)
 
         corrected = self.learned_refiner(prepared(embedding.pixels), prepared(network[None, None]),
-                                         prepared(refined[None, None]), prepared(clicks[None]),
-                                         None if corrective is None else prepared(corrective[None]))
+                                         prepared(refined[None, None]), prepared(clicks[None]))
         return torch.from_numpy(drop_unclicked(corrected[0, 0].float().cpu().numpy(), points, labels))
-
-
-def corrective_maps(previous: torch.Tensor, points: np.ndarray, labels: np.ndarray, sigma: float) -> torch.Tensor:
-    """A previous-mask refiner's extra input (3, h, w): the probability shown before the last click (h, w) and the
-    last click's wide maps (positive, negative); ``points`` in pixels of that map."""
-    return torch.cat([previous[None].float(), click_maps(points[-1:], labels[-1:], tuple(previous.shape), 1.0,
-                                                         (sigma,))])
 
 
 def drop_unclicked(logits: np.ndarray, points: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -4,9 +4,7 @@ The click decoder predicts at stride 4 and the colour refinement (:mod:`sounding
 upsampled logits to colour edges, one histogram per image. What neither sees is local: a thin stem, a shaded edge, a
 same-coloured neighbour. This network looks at the pixels, both logit maps and the clicks at full resolution and adds
 a residual to the colour-refined logits, clipped. Its last layer starts at zero, so an untrained refiner keeps the
-colour-refined mask. With ``previous_mask`` it also sees the mask shown for the clicks before the last one (zeros at
-the first click) and a wide map of the last click: a corrective click should change the mask near itself, not undo
-good parts elsewhere, and only those two inputs tell the refiner which parts are old and where the new click is.
+colour-refined mask.
 It is trained with the decoder frozen, on the decoder's own outputs for simulated clicks
 (:mod:`sounding.segmentation.train_refiner`); docs/segmentation.md, "A learned full-resolution refiner".
 
@@ -27,8 +25,6 @@ CONFIG_FILE = "learned_refiner.json"
 WEIGHTS_FILE = "learned_refiner.safetensors"
 #: RGB, the network's upsampled logits, the colour-refined logits, positive and negative click maps.
 INPUT_CHANNELS = 7
-#: With ``previous_mask``: the previous mask's probability, and the last click's wide map (positive, negative).
-CORRECTIVE_CHANNELS = 3
 
 
 @dataclass(frozen=True)
@@ -38,29 +34,22 @@ class LearnedRefinerConfig:
     click_sigma: float = 0.02  # width of the Gaussian click maps, fraction of the image's longest side
     logit_clamp: float = 10.0  # logits are clipped to +-this (a sure pixel needs no more) ...
     logit_scale: float = 5.0  # ... and divided by this as inputs
-    previous_mask: bool = False  # also the mask shown for the clicks before the last, and the last click's map
-    last_click_sigma: float = 0.1  # width of that map, fraction of the image's longest side
 
     def __post_init__(self):
         if self.width < 1 or not self.dilations or min(self.dilations) < 1:
             raise ValueError(f"width and dilations must be >= 1, got {self.width}, {self.dilations}")
-        if min(self.click_sigma, self.last_click_sigma, self.logit_clamp, self.logit_scale) <= 0:
-            raise ValueError("click_sigma, last_click_sigma, logit_clamp and logit_scale must be > 0")
-
-    @property
-    def input_channels(self) -> int:
-        return INPUT_CHANNELS + (CORRECTIVE_CHANNELS if self.previous_mask else 0)
+        if self.click_sigma <= 0 or self.logit_clamp <= 0 or self.logit_scale <= 0:
+            raise ValueError("click_sigma, logit_clamp and logit_scale must be > 0")
 
 
 class LearnedRefiner(nn.Module):
-    """pixels (B, 3, H, W) ImageNet-normalised, network and refined logits (B, 1, H, W), clicks (B, 2, H, W) and,
-    with ``previous_mask``, ``corrective`` (B, 3, H, W): the previous mask's probability and the last click's wide
-    maps -> refined logits clipped to +-``logit_clamp`` plus a learned residual (B, 1, H, W)."""
+    """pixels (B, 3, H, W) ImageNet-normalised, network and refined logits (B, 1, H, W), clicks (B, 2, H, W) ->
+    refined logits clipped to +-``logit_clamp`` plus a learned residual (B, 1, H, W)."""
 
     def __init__(self, config: LearnedRefinerConfig = LearnedRefinerConfig()):
         super().__init__()
         self.config = config
-        layers, channels = [], config.input_channels
+        layers, channels = [], INPUT_CHANNELS
         for dilation in config.dilations:
             layers += [nn.Conv2d(channels, config.width, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
             channels = config.width
@@ -70,13 +59,10 @@ class LearnedRefiner(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, pixels: torch.Tensor, network: torch.Tensor, refined: torch.Tensor,
-                clicks: torch.Tensor, corrective: torch.Tensor | None = None) -> torch.Tensor:
+                clicks: torch.Tensor) -> torch.Tensor:
         c = self.config
-        if c.previous_mask != (corrective is not None):
-            raise ValueError("a refiner with previous_mask needs the corrective maps, one without takes none")
         network, refined = network.clamp(-c.logit_clamp, c.logit_clamp), refined.clamp(-c.logit_clamp, c.logit_clamp)
-        x = torch.cat([pixels, network / c.logit_scale, refined / c.logit_scale, clicks]
-                      + ([corrective] if corrective is not None else []), 1)
+        x = torch.cat([pixels, network / c.logit_scale, refined / c.logit_scale, clicks], 1)
         return refined + self.head(self.body(x))
 
     @classmethod

@@ -1,10 +1,8 @@
 """Train the learned full-resolution refiner (``python -m sounding.segmentation.train_refiner``).
 
-The click segmenter (decoder, colour refinement and the learned refiner saved with it, if any) is frozen. For
-composites of the ``train`` split it is run on one to three clicks placed by the evaluation protocol
-(:func:`sounding.segmentation.clicks.next_click`) on the masks it shows, and its maps at the backbone's input size are
-kept: the upsampled network logits and the colour-refined ones (and, for a ``--previous-mask`` refiner, the
-probability it showed before the last click). The refiner
+The click segmenter (decoder and colour refinement) is frozen. For composites of the ``train`` split it is run on one
+to three clicks placed by the evaluation protocol (:func:`sounding.segmentation.clicks.next_click`), and its maps at
+the backbone's input size are kept: the upsampled network logits and the colour-refined ones. The refiner
 (:mod:`sounding.segmentation.learned_refine`) then learns a residual on crops of those maps, half of them centred on
 a pixel the segmenter gets wrong and half on an object edge, where its corrections matter; the rest of a frame is
 mostly right already. Loss: BCE + soft IoU. The refiner is saved beside the segmenter's decoder (``--out``).
@@ -14,17 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sounding.segmentation.clicknet import EMBEDDED_DIR, ClickNetSegmenter, click_maps, corrective_maps
+from sounding.segmentation.clicknet import EMBEDDED_DIR, ClickNetSegmenter, click_maps
 from sounding.segmentation.clicks import next_click
 from sounding.segmentation.composites import Composite, composite_set
-from sounding.segmentation.learned_refine import LearnedRefiner, LearnedRefinerConfig, has_learned_refiner
+from sounding.segmentation.learned_refine import LearnedRefiner, LearnedRefinerConfig
 from sounding.segmentation.train import DATA_DIR
 
 #: Samples simulated, or training steps run, between progress lines.
@@ -62,30 +60,28 @@ class RefinerSamples:
     refined: torch.Tensor  # (N, 1, h, w) colour-refined logits, float16
     clicks: torch.Tensor  # (N, 2, h, w) click maps, float16
     masks: torch.Tensor  # (N, 1, h, w) bool, the truth
-    corrective: torch.Tensor | None = None  # (N, 3, h, w) for a previous-mask refiner (``corrective_maps``), float16
 
     def __len__(self) -> int:
         return len(self.masks)
 
 
 def simulate(segmenter: ClickNetSegmenter, composites: list[Composite], rng: np.random.Generator, max_clicks: int,
-             model_config: LearnedRefinerConfig) -> RefinerSamples:
+             sigma: float) -> RefinerSamples:
     """Run the segmenter on 1..``max_clicks`` protocol clicks per composite (each on the mask it showed for the
     clicks before) and keep its maps for the last click."""
-    names = ["pixels", "network", "refined", "clicks", "masks"] + (["corrective"] if model_config.previous_mask else [])
-    rows: dict[str, list[torch.Tensor]] = {k: [] for k in names}
+    rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("pixels", "network", "refined", "clicks", "masks")}
     started = time.time()
     with torch.inference_mode():
         for index, composite in enumerate(composites):
-            _simulate_one(segmenter, composite, rng, max_clicks, model_config, rows)
+            _simulate_one(segmenter, composite, rng, max_clicks, sigma, rows)
             if (index + 1) % REPORT_EVERY == 0:
                 print(f"simulated {index + 1}/{len(composites)} ({time.time() - started:.0f} s)", flush=True)
     # clones made outside inference mode are ordinary tensors, which training may use with autograd
     return RefinerSamples(**{k: torch.stack(v).clone() for k, v in rows.items()})
 
 
-def _simulate_one(segmenter: ClickNetSegmenter, composite: Composite, rng: np.random.Generator, max_clicks: int,
-                  model_config: LearnedRefinerConfig, rows: dict[str, list[torch.Tensor]]) -> None:
+def _simulate_one(segmenter: ClickNetSegmenter, composite: Composite, rng: np.random.Generator, max_clicks: int, sigma: float,
+                  rows: dict[str, list[torch.Tensor]]) -> None:
     image, truth = composite.image, composite.mask
     embedding = segmenter.embed(image)
     if embedding.colours.shape != truth.shape:
@@ -107,11 +103,8 @@ def _simulate_one(segmenter: ClickNetSegmenter, composite: Composite, rng: np.ra
     rows["pixels"].append(embedding.pixels[0].half())
     rows["network"].append(network[None].half())
     rows["refined"].append(refined.clamp(-100, 100)[None].half())
-    rows["clicks"].append(click_maps(p, lab, truth.shape, 1.0, (model_config.click_sigma,)).half())
+    rows["clicks"].append(click_maps(p, lab, truth.shape, 1.0, (sigma,)).half())
     rows["masks"].append(torch.from_numpy(truth)[None])
-    if model_config.previous_mask:
-        previous = segmenter.previous_shown(embedding, truth.shape, p, lab)
-        rows["corrective"].append(corrective_maps(previous, p, lab, model_config.last_click_sigma).half())
 
 
 def crop_centres(predicted: torch.Tensor, truth: torch.Tensor, rng: np.random.Generator,
@@ -161,8 +154,7 @@ def train_refiner(samples: RefinerSamples, config: RefinerTrainConfig,
             windows.append((slice(None), slice(y0, y0 + c), slice(x0, x0 + c)))
         inputs = [crops(maps, index, windows) for maps in (samples.pixels, samples.network, samples.refined,
                                                            samples.clicks, samples.masks)]
-        corrective = None if samples.corrective is None else crops(samples.corrective, index, windows)
-        logits = refiner(*inputs[:4], corrective)
+        logits = refiner(*inputs[:4])
         loss = refiner_loss(logits, inputs[4])
         optimizer.zero_grad()
         loss.backward()
@@ -184,23 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=RefinerTrainConfig.steps)
     parser.add_argument("--lr", type=float, default=RefinerTrainConfig.lr)
     parser.add_argument("--width", type=int, default=LearnedRefinerConfig.width)
-    parser.add_argument("--previous-mask", action="store_true",
-                        help="the refiner also sees the mask shown before the last click and where that click is")
     parser.add_argument("--seed", type=int, default=RefinerTrainConfig.seed)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = RefinerTrainConfig(composites=args.composites, sets=tuple(args.sets), steps=args.steps, lr=args.lr,
                                 seed=args.seed)
-    model_config = LearnedRefinerConfig(width=args.width, previous_mask=args.previous_mask)
-    # frozen: decoder, colour refinement and the refiner saved with them (the masks the clicks correct)
-    segmenter = ClickNetSegmenter.from_pretrained(args.segmenter, learned_refine=has_learned_refiner(args.segmenter))
+    model_config = LearnedRefinerConfig(width=args.width)
+    segmenter = ClickNetSegmenter.from_pretrained(args.segmenter)  # decoder + colour refinement, frozen
     started = time.time()
     rng = np.random.default_rng(config.seed)
     parts = [simulate(segmenter, composite_set(args.data_dir, "train", config.composites, seed=seed), rng,
-                      config.max_clicks, model_config) for seed in config.sets]
-    names = [f.name for f in fields(RefinerSamples) if getattr(parts[0], f.name) is not None]
-    samples = RefinerSamples(**{k: torch.cat([getattr(p, k) for p in parts]) for k in names})
+                      config.max_clicks, model_config.click_sigma) for seed in config.sets]
+    samples = RefinerSamples(**{k: torch.cat([getattr(p, k) for p in parts]) for k in asdict(parts[0])})
     simulated = time.time() - started
     refiner, losses = train_refiner(samples, config, model_config)
     refiner.save_pretrained(args.out or args.segmenter)
