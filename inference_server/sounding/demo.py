@@ -43,12 +43,16 @@ class Picture:
 
 @dataclass(frozen=True)
 class Scene:
-    """One generation: a picture and the clicked objects (one click each)."""
+    """One generation: a picture and the clicked objects, each given by its clicks (x, y), all on the object."""
 
     title: str
     picture: str
-    clicks: tuple[tuple[float, float], ...]
+    objects: tuple[tuple[tuple[float, float], ...], ...]
     text: str | None = None
+
+    @property
+    def clicks(self) -> list[tuple[float, float]]:
+        return [click for clicks in self.objects for click in clicks]
 
 
 PICTURES = {
@@ -60,14 +64,17 @@ PICTURES = {
     )
 }
 
+#: A close-up is ambiguous to one click (a patch of fur, or the cat?); the user adds clicks until the mask is the cat.
+CAT_CLICKS = ((230.0, 150.0), (150.0, 220.0), (260.0, 40.0))
+ROCKET_IN_PAIR = ((451.0 + 322.0 * 300 / 427, 260.0 * 300 / 427),)
+
 SCENES = (
-    Scene("One object: the cat", "cat", ((230.0, 150.0),)),
-    Scene("One object: the rocket", "rocket", ((322.0, 260.0),)),
-    Scene("One object: the cup, with a text hint", "coffee", ((290.0, 140.0),), text="a spoon clinking in a cup"),
-    Scene("Two-object scene, clicking the cat", "cat_and_rocket", ((230.0, 150.0),)),
-    Scene("Two-object scene, clicking the rocket", "cat_and_rocket", ((451.0 + 322.0 * 300 / 427, 260.0 * 300 / 427),)),
-    Scene("Two-object scene, clicking both", "cat_and_rocket",
-          ((230.0, 150.0), (451.0 + 322.0 * 300 / 427, 260.0 * 300 / 427))),
+    Scene("One object: the cat (a close-up: three clicks)", "cat", (CAT_CLICKS,)),
+    Scene("One object: the rocket", "rocket", (((322.0, 260.0),),)),
+    Scene("One object: the cup, with a text hint", "coffee", (((290.0, 140.0),),), text="a spoon clinking in a cup"),
+    Scene("Two-object scene, clicking the cat", "cat_and_rocket", (CAT_CLICKS,)),
+    Scene("Two-object scene, clicking the rocket", "cat_and_rocket", (ROCKET_IN_PAIR,)),
+    Scene("Two-object scene, clicking both", "cat_and_rocket", (CAT_CLICKS, ROCKET_IN_PAIR)),
 )
 
 
@@ -155,7 +162,7 @@ def run_scene(client: SoundingClient, scene: Scene, index: int, out: Path, args)
     picture = PICTURES[scene.picture]
     image = load_picture(picture)
     image_png = png_bytes(image)
-    objects = [ObjectSelection(points=[click], text=scene.text) for click in scene.clicks]
+    objects = [ObjectSelection(points=list(clicks), text=scene.text) for clicks in scene.objects]
     started = time.monotonic()
     result = client.generate(image_png, objects, duration=args.duration, seed=args.seed + index * args.variations,
                              steps=args.steps, variations=args.variations, timeout=REQUEST_TIMEOUT)
@@ -194,7 +201,7 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
         hint = f" &middot; text hint: <i>{html.escape(scene.text)}</i>" if scene.text else ""
         rows.append(
             f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "
-            f"alt='{html.escape(scene.title)}'><p>{len(scene.clicks)} click(s); mask scores "
+            f"alt='{html.escape(scene.title)}'><p>{len(scene.objects)} object(s), {len(scene.clicks)} click(s); mask scores "
             f"{', '.join(f'{s:.2f}' for s in r['scores'])}{hint}; generated in {r['seconds']:.1f} s<br>"
             f"<small>{html.escape(r['picture'].credit)}</small></p>{clips}</section>")
     page = f"""<!doctype html><meta charset=utf-8><title>Sounding demo</title>
