@@ -134,15 +134,16 @@ def test_interactive_bench_clicks_extend_the_clicks_before():
     from sounding.segmentation.benchmark import INTERACTIVE_CLICKS, measure_latency
 
     class Recorder:
-        calls = []
+        def __init__(self):
+            self.calls = []
 
         def segment(self, image, points, labels):
             self.calls.append((points.copy(), labels.copy()))
             return ObjectMask(mask=np.zeros(image.shape[:2], bool), score=0.0)
 
-    clicks = INTERACTIVE_CLICKS + 1
-    measure_latency(Recorder(), [np.zeros((20, 30, 3), np.uint8)], clicks_per_image=clicks)
-    interactive = Recorder.calls[-clicks:]  # after the cold click and the random sets
+    clicks, recorder = INTERACTIVE_CLICKS + 1, Recorder()
+    measure_latency(recorder, [np.zeros((20, 30, 3), np.uint8)], clicks_per_image=clicks)
+    interactive = recorder.calls[-clicks:]  # after the cold click and the random sets
     assert [len(points) for points, _ in interactive] == [*range(1, INTERACTIVE_CLICKS + 1), 1]
     for (before, before_labels), (after, after_labels) in zip(interactive[:-2], interactive[1:-1]):
         assert np.array_equal(after[:-1], before) and np.array_equal(after_labels[:-1], before_labels)

@@ -201,7 +201,8 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
         hint = f" &middot; text hint: <i>{html.escape(scene.text)}</i>" if scene.text else ""
         rows.append(
             f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "
-            f"alt='{html.escape(scene.title)}'><p>{len(scene.objects)} object(s), {len(scene.clicks)} click(s); mask scores "
+            f"alt='{html.escape(scene.title)}'><p>{len(scene.objects)} object(s), {len(scene.clicks)} click(s); "
+            f"mask scores "
             f"{', '.join(f'{s:.2f}' for s in r['scores'])}{hint}; generated in {r['seconds']:.1f} s<br>"
             f"<small>{html.escape(r['picture'].credit)}</small></p>{clips}</section>")
     page = f"""<!doctype html><meta charset=utf-8><title>Sounding demo</title>
