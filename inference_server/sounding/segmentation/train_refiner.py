@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -80,8 +80,8 @@ def simulate(segmenter: ClickNetSegmenter, composites: list[Composite], rng: np.
     return RefinerSamples(**{k: torch.stack(v).clone() for k, v in rows.items()})
 
 
-def _simulate_one(segmenter: ClickNetSegmenter, composite: Composite, rng: np.random.Generator, max_clicks: int, sigma: float,
-                  rows: dict[str, list[torch.Tensor]]) -> None:
+def _simulate_one(segmenter: ClickNetSegmenter, composite: Composite, rng: np.random.Generator, max_clicks: int,
+                  sigma: float, rows: dict[str, list[torch.Tensor]]) -> None:
     image, truth = composite.image, composite.mask
     embedding = segmenter.embed(image)
     if embedding.colours.shape != truth.shape:
@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(config.seed)
     parts = [simulate(segmenter, composite_set(args.data_dir, "train", config.composites, seed=seed), rng,
                       config.max_clicks, model_config.click_sigma) for seed in config.sets]
-    samples = RefinerSamples(**{k: torch.cat([getattr(p, k) for p in parts]) for k in asdict(parts[0])})
+    # field names, not asdict: asdict deep-copies every sample tensor
+    samples = RefinerSamples(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(RefinerSamples)})
     simulated = time.time() - started
     refiner, losses = train_refiner(samples, config, model_config)
     refiner.save_pretrained(args.out or args.segmenter)
