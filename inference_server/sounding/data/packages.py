@@ -11,8 +11,9 @@ class MissingPackagesError(RuntimeError):
 
 
 def is_installed(package: str) -> bool:
+    """dpkg's status words are "want ok state"; a package once known but removed reads "... not-installed"."""
     result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
-    return result.returncode == 0 and result.stdout.strip().endswith("installed")
+    return result.returncode == 0 and result.stdout.split()[-1:] == ["installed"]
 
 
 def install_command(packages: list[str]) -> list[str]:
