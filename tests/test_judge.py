@@ -6,72 +6,26 @@ import pytest
 
 from sounding.data import audio_prep
 from sounding.data.build import MANIFEST_NAME
-from sounding.data.manifest import ClipRow, read_manifest, write_manifest
+from sounding.data.manifest import read_manifest
 from sounding.evaluation import judge as judge_module
 from sounding.evaluation.acc import acc_of, evaluate_acc, read_targets
-from sounding.evaluation.judge import Judge, JudgeTrainConfig, evaluate_scenes, holds_all, train_judge, windows
-
-#: Three "classes" a tiny judge separates easily: a low hum, a mid tone, high noise bursts.
-RATE = 16_000
+from sounding.evaluation.judge import Judge, evaluate_scenes, holds_all, windows
+from tone_data import RATE, tone, tone_dataset, tone_judge  # noqa: F401  (fixtures)
 
 
-def _sound(label, seed, seconds=1.0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    if label == "car":
-        audio = np.sin(2 * np.pi * rng.uniform(80, 120) * t)
-    elif label == "dog":
-        audio = np.sin(2 * np.pi * rng.uniform(600, 800) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
-    else:
-        audio = rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 5 * t) > 0.5)
-        audio = np.diff(audio, prepend=0.0)  # tilt towards high frequencies
-    return (0.3 * audio).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tones")
-    rows = []
-    for label in ("car", "dog", "bird"):
-        for index, split in enumerate(["train"] * 6 + ["val", "test", "test"]):
-            clip_id = f"{label}-{index}"
-            audio_prep.write_wav(out / f"audio/{clip_id}.wav", audio_prep.prepare(_sound(label, index), RATE))
-            rows.append(ClipRow(id=clip_id, label=label, caption="", audio_path=f"audio/{clip_id}.wav",
-                                image_path="", mask_path="", source="synthetic", licence="CC0-1.0", split=split,
-                                recording=clip_id))
-    for scene, labels in enumerate((("car", "dog"), ("dog", "bird"))):  # two-object test scenes and their mixes
-        mix_path = f"scenes/{scene}/mix.wav"
-        audio_prep.write_wav(out / mix_path, audio_prep.prepare(sum(_sound(label, 40 + scene) for label in labels),
-                                                                RATE))
-        for label in labels:
-            rows.append(ClipRow(id=f"scene-{scene}-{label}", label=label, caption="", audio_path=f"audio/{label}-7.wav",
-                                image_path="", mask_path="", source="synthetic", licence="CC0-1.0", split="test",
-                                recording=f"{label}-7", scene_id=f"scene-{scene}", mix_path=mix_path))
-    write_manifest(out / MANIFEST_NAME, rows)
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained(dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("judge")
-    config = JudgeTrainConfig(epochs=6, samples_per_epoch=96, batch_size=16, learning_rate=1e-2, eq_db=6.0,
-                              model={"channels": (16, 16), "window_seconds": 1.0})
-    return out, train_judge(dataset, out, config)
-
-
-def test_training_writes_weights_config_and_held_out_metrics(trained):
-    out, metrics = trained
+def test_training_writes_weights_config_and_held_out_metrics(tone_judge):
+    out, metrics = tone_judge
     assert {path.name for path in out.iterdir()} == {"config.json", "judge.safetensors", "metrics.json"}
     assert metrics["labels"] == ["bird", "car", "dog"]
     assert metrics["test"]["clips"] == 6 and metrics["selected_on"] == "val"
     assert metrics["test"]["accuracy"] >= 0.8  # three easy classes
 
 
-def test_real_scenes_are_measured(trained, dataset):
-    out, metrics = trained
+def test_real_scenes_are_measured(tone_judge, tone_dataset):
+    out, metrics = tone_judge
     assert metrics["scenes"]["test"]["scenes"] == 2 and metrics["scenes"]["val"]["scenes"] == 0
-    rows = [row for row in read_manifest(dataset / MANIFEST_NAME) if row.split == "test"]
-    scores = evaluate_scenes(Judge.load(out), dataset, rows, k=2)
+    rows = [row for row in read_manifest(tone_dataset / MANIFEST_NAME) if row.split == "test"]
+    scores = evaluate_scenes(Judge.load(out), tone_dataset, rows, k=2)
     assert scores["own_clip_clicked_class"] >= 0.75 and scores["own_clip_other_class"] <= 0.25
     assert scores["scenes"] == 2 and scores["mix_both_in_top2"] >= 0.5
 
@@ -82,18 +36,18 @@ def test_holds_all_reads_the_top_k():
     assert not holds_all(np.zeros(4), [0], k=4)  # silence holds nothing
 
 
-def test_loaded_judge_gives_probabilities(trained):
-    judge = Judge.load(trained[0])
-    probabilities = judge.classify(_sound("car", 99), RATE)
+def test_loaded_judge_gives_probabilities(tone_judge):
+    judge = Judge.load(tone_judge[0])
+    probabilities = judge.classify(tone("car", 99), RATE)
     assert probabilities.shape == (3,) and abs(probabilities.sum() - 1) < 1e-5
-    # any sample rate: the judge prepares audio like the dataset does
-    at_44k = judge.classify(np.repeat(_sound("car", 99), 2)[: 2 * RATE], 2 * RATE)
+    # any sample rate: the judge prepares audio like the tone_dataset does
+    at_44k = judge.classify(np.repeat(tone("car", 99), 2)[: 2 * RATE], 2 * RATE)
     assert int(np.argmax(at_44k)) == judge.labels.index("car")
     assert not judge.classify(np.zeros(RATE, dtype=np.float32), RATE).any()  # silence matches no class
 
 
-def test_module_classify_returns_a_dict(trained):
-    scores = judge_module.classify(_sound("dog", 5), RATE, judge_dir=trained[0])
+def test_module_classify_returns_a_dict(tone_judge):
+    scores = judge_module.classify(tone("dog", 5), RATE, judge_dir=tone_judge[0])
     assert set(scores) == {"bird", "car", "dog"} and abs(sum(scores.values()) - 1) < 1e-5
 
 
@@ -110,11 +64,11 @@ def _write_clips(folder, specs):
         audio_prep.write_wav(folder / label / f"{index}.wav", sound_of)
 
 
-def test_acc_from_a_folder_and_a_csv(trained, tmp_path):
-    judge = Judge.load(trained[0])
+def test_acc_from_a_folder_and_a_csv(tone_judge, tmp_path):
+    judge = Judge.load(tone_judge[0])
     folder = tmp_path / "generated"
-    _write_clips(folder, [("car", _sound("car", 50)), ("dog", _sound("dog", 51)),
-                          ("bird", _sound("bird", 52)), ("car", _sound("dog", 53))])  # last one is wrong
+    _write_clips(folder, [("car", tone("car", 50)), ("dog", tone("dog", 51)),
+                          ("bird", tone("bird", 52)), ("car", tone("dog", 53))])  # last one is wrong
     result = acc_of(read_targets(folder), judge)
     assert result.clips == 4 and result.acc == 0.75 and result.class_acc["car"] == 0.5
     assert result.acc_top3 == 1.0  # three classes: every target is in the top three
@@ -122,11 +76,11 @@ def test_acc_from_a_folder_and_a_csv(trained, tmp_path):
         writer = csv.writer(handle)
         writer.writerow(["audio_path", "label"])
         writer.writerows([["generated/car/0.wav", "car"], ["generated/dog/1.wav", "car"]])
-    assert evaluate_acc(tmp_path / "clips.csv", trained[0]).acc == 0.5
+    assert evaluate_acc(tmp_path / "clips.csv", tone_judge[0]).acc == 0.5
 
 
-def test_acc_counts_silence_as_wrong_and_rejects_unknown_labels(trained, tmp_path):
-    judge = Judge.load(trained[0])
+def test_acc_counts_silence_as_wrong_and_rejects_unknown_labels(tone_judge, tmp_path):
+    judge = Judge.load(tone_judge[0])
     _write_clips(tmp_path, [("bird", np.zeros(RATE, dtype=np.float32))])
     result = acc_of(read_targets(tmp_path), judge)
     assert result.acc == 0.0 and result.acc_top3 == 0.0 and result.silent_clips == 1
