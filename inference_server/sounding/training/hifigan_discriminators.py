@@ -24,6 +24,17 @@ LEAKY_SLOPE = 0.1
 Scored = tuple[torch.Tensor, list[torch.Tensor]]
 
 
+def _score(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> Scored:
+    """Leaky-ReLU convolutions, then the score layer; every layer's output is a feature map."""
+    features = []
+    for conv in convs:
+        x = nn.functional.leaky_relu(conv(x), LEAKY_SLOPE)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     def __init__(self, period: int, divisor: int = 1):
         super().__init__()
@@ -39,14 +50,7 @@ class PeriodDiscriminator(nn.Module):
         batch, samples = wav.shape
         if samples % self.period:
             wav = nn.functional.pad(wav[:, None], (0, self.period - samples % self.period), mode="reflect")[:, 0]
-        x = wav.reshape(batch, 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = nn.functional.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _score(self.convs, self.post, wav.reshape(batch, 1, -1, self.period))
 
 
 class ScaleDiscriminator(nn.Module):
@@ -61,14 +65,7 @@ class ScaleDiscriminator(nn.Module):
         self.post = norm(nn.Conv1d(layers[-1][1], 1, 3, 1, padding=1))
 
     def forward(self, wav: torch.Tensor) -> Scored:
-        x = wav[:, None]
-        features = []
-        for conv in self.convs:
-            x = nn.functional.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _score(self.convs, self.post, wav[:, None])
 
 
 class HifiGanDiscriminator(nn.Module):
