@@ -149,3 +149,16 @@ def test_the_command_line_packs_and_trains(tone_dataset, tmp_path, capsys):
                  "--config", str(tmp_path / "tiny.json"), "--max-steps", "2"]) == 0
     assert json.loads((tmp_path / "run" / LOG_NAME).read_text())[-1]["step"] == 2
     assert json.loads((tmp_path / "run" / CONFIG_NAME).read_text())["segment_frames"] == 8
+
+
+def test_bad_input_is_a_clear_error_and_writes_nothing(packs, tmp_path, capsys):
+    out, _ = packs
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--pack", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "run")])
+    assert exited.value.code == 2 and "missing.npz" in capsys.readouterr().err
+    (tmp_path / "typo.json").write_text(json.dumps({"lr": 1e-3}))
+    with pytest.raises(SystemExit):
+        main(["train", "--pack", str(out / "train.npz"), "--out", str(tmp_path / "run"),
+              "--config", str(tmp_path / "typo.json")])
+    assert "unknown VocoderTrainConfig fields ['lr']" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -180,12 +180,11 @@ def validate(generator: nn.Module, pack: WavePack, log_mel: LogMel, clips: int) 
 
 def train_vocoder(train_pack: Path, out_dir: Path, config: VocoderTrainConfig, device: str = "cpu",
                   validation_pack: Path | None = None) -> dict:
-    """Train from scratch; write ``out_dir/vocoder/`` (config.json + safetensors), the config and the loss log."""
+    """Train (from ``init_generator`` or from scratch); write ``out_dir/vocoder/`` (config.json + safetensors), the
+    config and the loss log. The inputs are all read before anything is written."""
     started = time.monotonic()
     torch.manual_seed(config.seed)
     generator_rng = torch.Generator(device=device).manual_seed(config.seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config.save(out_dir / CONFIG_NAME)
     pack = WavePack.load(train_pack, device)
     validation = WavePack.load(validation_pack, device) if validation_pack else None
     mel_config = MelConfig(sample_rate=pack.sample_rate)
@@ -193,11 +192,12 @@ def train_vocoder(train_pack: Path, out_dir: Path, config: VocoderTrainConfig, d
     if config.init_generator:
         generator = SpeechT5HifiGan.from_pretrained(config.init_generator, local_files_only=True)
         config.hifigan = {key: getattr(generator.config, key) for key in config.hifigan}
-        config.save(out_dir / CONFIG_NAME)
     else:
         generator = SpeechT5HifiGan(SpeechT5HifiGanConfig(**config.hifigan))
     if generator.config.sampling_rate != pack.sample_rate:
         raise ValueError(f"the pack is at {pack.sample_rate} Hz, the vocoder at {generator.config.sampling_rate} Hz")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config.save(out_dir / CONFIG_NAME)
     _weight_norm_convolutions(generator)
     generator.to(device).train()
     discriminator = HifiGanDiscriminator(**config.discriminator).to(device).train()
@@ -260,6 +260,8 @@ def load_vocoder(name: str, mel_config: MelConfig) -> nn.Module:
     """"griffin-lim" or a ``vocoder/`` folder (config.json + safetensors)."""
     if name == "griffin-lim":
         return GriffinLim(mel_config)
+    if not (Path(name) / "config.json").is_file():
+        raise FileNotFoundError(f"{name} is neither 'griffin-lim' nor a vocoder folder with config.json")
     return SpeechT5HifiGan.from_pretrained(name, local_files_only=True).eval()
 
 
@@ -328,18 +330,27 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--judge", type=Path, help="judge directory (`sounding eval judge`'s output)")
     evaluate.add_argument("--max-clip-seconds", type=float, default=8.0)
     args = parser.parse_args(argv)
+    try:
+        result = _run(parser, args)
+    except (FileNotFoundError, ValueError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
     if args.command == "pack":
-        result = pack_split(args.data, args.split, args.out, args.max_clip_seconds, MelConfig().sample_rate)
-    elif args.command == "train":
+        return pack_split(args.data, args.split, args.out, args.max_clip_seconds, MelConfig().sample_rate)
+    if args.command == "train":
         changes = json.loads(args.config.read_text()) if args.config else {}
+        unknown = set(changes) - {f.name for f in dataclasses.fields(VocoderTrainConfig)}
+        if unknown:
+            parser.error(f"{args.config}: unknown VocoderTrainConfig fields {sorted(unknown)}")
         changes.update({k: v for k, v in (("max_steps", args.max_steps), ("max_seconds", args.max_seconds))
                         if v is not None})
         config = VocoderTrainConfig(**changes)
-        result = train_vocoder(args.pack, args.out, config, args.device, args.validation_pack)
-    else:
-        result = evaluate_vocoders(args.data, args.split, args.vocoders, args.judge, args.max_clip_seconds)
-    print(json.dumps(result, indent=1))
-    return 0
+        return train_vocoder(args.pack, args.out, config, args.device, args.validation_pack)
+    return evaluate_vocoders(args.data, args.split, args.vocoders, args.judge, args.max_clip_seconds)
 
 
 if __name__ == "__main__":
