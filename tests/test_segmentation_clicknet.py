@@ -153,20 +153,26 @@ def test_click_similarity_is_one_on_the_clicked_stuff_and_zero_without_negative_
     assert abs(float(both[0, 1, 0, 0])) < 1e-6
 
 
-def test_decoder_saved_without_click_similarity_loads_with_zero_weights_for_it(chained, tmp_path):
+def _loaded_into(chained, tmp_path, config):
+    """The chained decoder saved and loaded into a decoder of ``config``, which must predict what it did (up to
+    float rounding: the added inputs or layers change the order of the sums); returns it and the inputs used."""
     save_decoder(chained.decoder, chained.config, tmp_path)
-    config = ClickNetConfig(work_size=128, previous_mask=True, click_similarity=True)
     new = ClickDecoder(config)
     new.load_weights(ClickNetSegmenter.from_pretrained(tmp_path, refine=None).decoder.state_dict())
-    for fuse in (new.fuse16, new.fuse8, new.fuse4):
-        assert float(fuse[0][0].weight.detach()[:, -2:].abs().max()) == 0.0
     features = chained.embed(image()).features
     clicks = click_maps(np.array([[15.0, 11.0], [3.0, 4.0]]), np.array([1, 0]), (24, 32), 1.0, (0.02, 0.12))[None]
     previous = torch.rand(1, 1, 24, 32)
     with torch.inference_mode():
-        # the extra input channels change the convolution's summation order: equal up to float rounding
         torch.testing.assert_close(new(features, clicks, previous), chained.decoder(features, clicks, previous),
                                    rtol=1e-5, atol=1e-6)
+    return new, features, clicks, previous
+
+
+def test_decoder_saved_without_click_similarity_loads_with_zero_weights_for_it(chained, tmp_path):
+    config = ClickNetConfig(work_size=128, previous_mask=True, click_similarity=True)
+    new, features, clicks, previous = _loaded_into(chained, tmp_path, config)
+    for fuse in (new.fuse16, new.fuse8, new.fuse4):
+        assert float(fuse[0][0].weight.detach()[:, -2:].abs().max()) == 0.0
     torch.nn.init.normal_(new.fuse4[0][0].weight)  # the similarity now counts, and the saved config says so
     save_decoder(new, config, tmp_path / "similarity")
     loaded = load_segmenter(str(tmp_path / "similarity"))
@@ -176,17 +182,8 @@ def test_decoder_saved_without_click_similarity_loads_with_zero_weights_for_it(c
 
 
 def test_decoder_saved_without_attention_loads_into_one_with_it_and_predicts_the_same(chained, tmp_path):
-    save_decoder(chained.decoder, chained.config, tmp_path)
     config = ClickNetConfig(work_size=128, previous_mask=True, attention_layers=2)
-    new = ClickDecoder(config)
-    new.load_weights(ClickNetSegmenter.from_pretrained(tmp_path, refine=None).decoder.state_dict())
-    features = chained.embed(image()).features
-    clicks = click_maps(np.array([[15.0, 11.0], [3.0, 4.0]]), np.array([1, 0]), (24, 32), 1.0, (0.02, 0.12))[None]
-    previous = torch.rand(1, 1, 24, 32)
-    with torch.inference_mode():
-        # the extra input channels change the convolution's summation order: equal up to float rounding
-        torch.testing.assert_close(new(features, clicks, previous), chained.decoder(features, clicks, previous),
-                                   rtol=1e-5, atol=1e-6)
+    new, features, clicks, previous = _loaded_into(chained, tmp_path, config)
     layer = new.fuse16[-1]
     torch.nn.init.normal_(layer.attention.out_proj.weight)  # trained: positions now draw on each other
     save_decoder(new, config, tmp_path / "attention")
