@@ -193,9 +193,10 @@ FOLEY_MINI_VAE_CHANNELS = [16, 32, 64, 64]  # four levels: 8x down in time and m
 FOLEY_MINI_VAE_NORM_GROUPS = 16
 FOLEY_MINI_LATENT_CHANNELS = 8
 FOLEY_MINI_STEPS = 10
-#: foley-mini's vocoder: HiFi-GAN V2's width (128 channels, resblock kernels 3 / 7 / 11, dilations 1 / 3 / 5) at
-#: AudioLDM's upsampling (5 x 4 x 2 x 2 x 2 = the 160-sample hop), in transformers' SpeechT5HifiGan layout. The first
-#: kernel is 15, not AudioLDM's 16, so that each stage gives exactly rate x its input (16 adds a sample).
+#: The HiFi-GAN trained for foley-mini (not shipped: Griffin-Lim measured better, docs/method.md): HiFi-GAN V2's width
+#: (128 channels, resblock kernels 3 / 7 / 11, dilations 1 / 3 / 5) at AudioLDM's upsampling (5 x 4 x 2 x 2 x 2 = the
+#: 160-sample hop), in transformers' SpeechT5HifiGan layout. The first kernel is 15, not AudioLDM's 16, so that each
+#: stage gives exactly rate x its input (16 adds a sample).
 FOLEY_MINI_HIFIGAN = dict(model_in_dim=N_MELS, sampling_rate=SAMPLE_RATE, upsample_initial_channel=128,
                           upsample_rates=[5, 4, 2, 2, 2], upsample_kernel_sizes=[15, 16, 8, 4, 4],
                           resblock_kernel_sizes=[3, 7, 11], resblock_dilation_sizes=[[1, 3, 5]] * 3,
