@@ -219,22 +219,26 @@ def train_vocoder(train_pack: Path, out_dir: Path, config: VocoderTrainConfig, d
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     while step < config.max_steps and (config.max_seconds is None or time.monotonic() - started < config.max_seconds):
+        # 1. Real segments at a random gain, their log-mels, and the generator's audio for them.
         low, high = config.gain_db
         gain_db = low + (high - low) * torch.rand(config.batch_size, 1, generator=generator_rng, device=device)
         real = pack.segments(config.batch_size, samples, generator_rng) * 10 ** (gain_db / 20)
         real_mel = log_mel(real)[:, :config.segment_frames]
         fake = generator(real_mel)[:, :samples]
 
+        # 2. Discriminator update.
         d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
         optimisers[1].zero_grad(set_to_none=True)
         d_loss.backward()
         optimisers[1].step()
 
+        # 3. Generator update against the updated discriminators; real feature maps are targets only.
         mel_loss = (log_mel(fake)[:, :config.segment_frames] - real_mel).abs().mean()
-        real_scored, fake_scored = discriminator(real), discriminator(fake)
+        with torch.no_grad():
+            real_scored = discriminator(real)
+        fake_scored = discriminator(fake)
         adversarial = generator_loss(fake_scored)
-        features = feature_matching_loss([(s.detach(), [m.detach() for m in maps]) for s, maps in real_scored],
-                                         fake_scored)
+        features = feature_matching_loss(real_scored, fake_scored)
         g_loss = adversarial + config.feature_loss_weight * features + config.mel_loss_weight * mel_loss
         optimisers[0].zero_grad(set_to_none=True)
         g_loss.backward()
