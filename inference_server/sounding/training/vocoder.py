@@ -160,10 +160,11 @@ def plain_generator(generator: SpeechT5HifiGan) -> SpeechT5HifiGan:
     return plain.eval()
 
 
-def mel_distance(log_mel: LogMel, reference: torch.Tensor, audio: torch.Tensor) -> float:
-    """Mean absolute log-mel difference over the reference's frames (audio padded or cut to its length)."""
-    audio = nn.functional.pad(audio, (0, max(reference.shape[-1] - audio.shape[-1], 0)))[..., :reference.shape[-1]]
-    return float((log_mel(audio) - log_mel(reference)).abs().mean())
+def mel_distance(log_mel: LogMel, reference_mel: torch.Tensor, audio: torch.Tensor, samples: int) -> float:
+    """Mean absolute log-mel difference to the reference's log-mel (of ``samples`` samples; the audio is padded or cut
+    to that length)."""
+    audio = nn.functional.pad(audio, (0, max(samples - audio.shape[-1], 0)))[..., :samples]
+    return float((log_mel(audio) - reference_mel).abs().mean())
 
 
 @torch.no_grad()
@@ -171,9 +172,12 @@ def validate(generator: nn.Module, pack: WavePack, log_mel: LogMel, clips: int) 
     """Mean log-mel L1 of the pack's first ``clips`` clips resynthesised. cuDNN's autotuning is off here: each clip
     length is a new shape, and tuning 32 of them held up the first checkpoint of an H200 run by about 45 s."""
     generator.eval()
+    distances = []
     with torch.backends.cudnn.flags(enabled=True, benchmark=False):
-        distances = [mel_distance(log_mel, pack.clip(i)[None], generator(log_mel(pack.clip(i)[None])))
-                     for i in range(min(clips, len(pack)))]
+        for i in range(min(clips, len(pack))):
+            clip = pack.clip(i)[None]
+            mel = log_mel(clip)
+            distances.append(mel_distance(log_mel, mel, generator(mel), clip.shape[-1]))
     generator.train()
     return float(np.mean(distances))
 
@@ -293,9 +297,10 @@ def evaluate_vocoders(data_dir: Path, split: str, vocoders: list[str], judge_dir
     for row in rows:
         audio = torch.from_numpy(normalize_waveform(read_audio(data_dir / row.audio_path, mel_config.sample_rate)))
         audio = audio[:limit][None]
-        outputs = {name: model(log_mel(audio)).float()[..., :audio.shape[-1]] for name, model in models.items()}
+        mel = log_mel(audio)
+        outputs = {name: model(mel).float()[..., :audio.shape[-1]] for name, model in models.items()}
         for name, output in outputs.items():
-            distances[name].append(mel_distance(log_mel, audio, output))
+            distances[name].append(mel_distance(log_mel, mel, output, audio.shape[-1]))
         if judge:
             target = judge.labels.index(row.label)
             for name, clip in [("recordings", audio), *outputs.items()]:
