@@ -66,16 +66,26 @@ class ClickNetConfig:
     click_similarity: bool = False  # similarity to the clicked features is a decoder input (two channels a scale)
     attention_layers: int = 0  # transformer layers over the stride-16 positions after their fusion
     # backbone blocks from this index on are fine-tuned (their weights ship beside the decoder); None: all frozen.
-    # Must follow a feature block (3, 5 or 11), so training can start from the cached features before it.
+    # 0: every block (trained end to end from images, :mod:`sounding.segmentation.train_end_to_end`); otherwise it
+    # must follow a feature block (3, 5 or 11), so training can start from the cached features before it.
     tuned_from_block: int | None = None
 
     def __post_init__(self):
         if self.attention_layers < 0:
             raise ValueError(f"attention_layers must be >= 0, got {self.attention_layers}")
-        if self.tuned_from_block is not None and self.tuned_from_block - 1 not in FEATURE_BLOCKS[:-1]:
-            starts = [block + 1 for block in FEATURE_BLOCKS[:-1]]
-            raise ValueError(f"tuned_from_block must be one of {starts} (right after a feature block), "
-                             f"got {self.tuned_from_block}")
+        starts = [0] + [block + 1 for block in FEATURE_BLOCKS[:-1]]
+        if self.tuned_from_block is not None and self.tuned_from_block not in starts:
+            raise ValueError(f"tuned_from_block must be one of {starts} (every block, or right after a feature "
+                             f"block), got {self.tuned_from_block}")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ClickNetConfig":
+        """The config saved in a click network's ``config.json``."""
+        stored = json.loads((Path(directory) / "config.json").read_text())
+        if stored.pop("model_type", None) != "clicknet":
+            raise ValueError(f"{directory}/config.json: model_type is not 'clicknet'")
+        stored["click_sigmas"] = tuple(stored["click_sigmas"])
+        return cls(**stored)
 
     @property
     def guide_channels(self) -> int:
@@ -262,10 +272,12 @@ def click_maps(points: np.ndarray, labels: np.ndarray, grid: tuple[int, int], sc
     return torch.from_numpy(maps)
 
 
-def normalise(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float, ImageNet-normalised."""
-    x = torch.tensor(image).permute(2, 0, 1).float().div(255)
-    return ((x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None])[None]
+def normalise(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(H, W, 3) or (B, H, W, 3) uint8 -> (B, 3, H, W) float, ImageNet-normalised, on the input's device."""
+    x = torch.tensor(images) if isinstance(images, np.ndarray) else images
+    x = (x[None] if x.ndim == 3 else x).permute(0, 3, 1, 2).float().div(255)
+    mean, std = (torch.tensor(v, device=x.device)[:, None, None] for v in (IMAGENET_MEAN, IMAGENET_STD))
+    return (x - mean) / std
 
 
 def keep_clicked_parts(mask: np.ndarray, points: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -320,11 +332,7 @@ class ClickNetSegmenter:
                         learned_refine: bool = False) -> "ClickNetSegmenter":
         """``learned_refine``: also load the learned refiner saved in ``directory``."""
         directory = Path(directory)
-        stored = json.loads((directory / "config.json").read_text())
-        if stored.pop("model_type", None) != "clicknet":
-            raise ValueError(f"{directory}/config.json: model_type is not 'clicknet'")
-        stored["click_sigmas"] = tuple(stored["click_sigmas"])
-        config = ClickNetConfig(**stored)
+        config = ClickNetConfig.load(directory)
         decoder = ClickDecoder(config)
         decoder.load_weights(load_file(directory / DECODER_WEIGHTS))
         backbone = Backbone.pretrained()

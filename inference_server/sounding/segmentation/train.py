@@ -152,6 +152,44 @@ def batch_click_maps(clicks: list[list[tuple[float, float, int]]], grid: tuple[i
                                    net.click_sigmas) for cs in clicks])
 
 
+@torch.no_grad()
+def simulate_clicks(decoder: ClickDecoder, features: list[torch.Tensor], masks: list[np.ndarray],
+                    first: list[tuple[float, float]], corrections: int, net: ClickNetConfig, size: tuple[int, int],
+                    map_clicks=map) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """RITM's iterative click simulation: from each sample's first (x, y) click, ``corrections`` rounds of the
+    decoder's own prediction and a corrective click (:func:`next_click`) on it. Returns the click maps and the
+    previous-mask input (None without it) for the training pass; ``map_clicks`` may spread the clicks over
+    processes (``Pool.map``)."""
+    grid = tuple(features[0].shape[-2:])
+    cell = grid[1] / size[1]
+    device = features[0].device
+    clicks = [[(x, y, 1)] for x, y in first]
+    previous = torch.zeros(len(masks), 1, *grid, device=device) if net.previous_mask else None
+    decoder.eval()
+    for _ in range(corrections):
+        coarse = decoder(features, batch_click_maps(clicks, grid, cell, net).to(device), previous).float()
+        prediction = F.interpolate(coarse, size=size, mode="bilinear", align_corners=False)[:, 0] > 0
+        if net.previous_mask:
+            previous = torch.sigmoid(coarse)
+        for cs, click in zip(clicks, map_clicks(_next_click, zip(masks, prediction.cpu().numpy()))):
+            if click is not None:
+                cs.append((click.x, click.y, int(click.positive)))
+    return batch_click_maps(clicks, grid, cell, net).to(device), previous
+
+
+def _next_click(pair: tuple[np.ndarray, np.ndarray]):
+    return next_click(*pair)
+
+
+def mask_loss(coarse: torch.Tensor, target: torch.Tensor, focal_gamma: float = 0.0) -> torch.Tensor:
+    """Stride-4 logits (B, 1, h, w) against (B, 1, H, W) float masks: per-pixel BCE (:func:`pixel_loss`) plus
+    1 - soft IoU, at the masks' resolution."""
+    logits = F.interpolate(coarse.float(), size=target.shape[-2:], mode="bilinear", align_corners=False)
+    prob = torch.sigmoid(logits)
+    soft_iou = (prob * target).sum((1, 2, 3)) / (prob + target - prob * target).sum((1, 2, 3)).clamp_min(1)
+    return pixel_loss(logits, target, focal_gamma) + (1 - soft_iou).mean()
+
+
 def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = DATA_DIR,
           init: Path | None = None) -> dict:
     """Train a decoder (from scratch, or fine-tune the one saved in ``init``) and save it in ``out`` every 500 steps."""
@@ -159,6 +197,9 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     rng = np.random.default_rng(config.seed)
     if max(config.size) != net.work_size:
         raise ValueError(f"composite size {config.size} must have longest side work_size={net.work_size}")
+    if net.tuned_from_block == 0:
+        raise ValueError("tuning every backbone block needs images, not cached features: "
+                         "python -m sounding.segmentation.train_end_to_end")
     start = time.time()
     features, masks = [], []
     sets = [(composite_features, seed) for seed in config.composite_seeds]
@@ -183,8 +224,6 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, [group["lr"] for group in groups],
                                                    total_steps=config.steps, pct_start=0.05)
-    grid = tuple(features[0][0].shape[-2:])
-    cell = grid[1] / config.size[1]
     log = []
     for step in range(config.steps):
         index = rng.integers(0, len(masks), config.batch_size)
@@ -192,28 +231,14 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
         if backbone is not None:
             tuned = backbone.forward_from(feats, net.tuned_from_block)
             feats = [f.detach() for f in tuned]  # for simulating the clicks
-        clicks = [[(*first_click(masks[i], rng), 1)] for i in index]
-        previous = torch.zeros(config.batch_size, 1, *grid) if net.previous_mask else None
-        for _ in range(int(rng.integers(0, config.max_corrections + 1))):
-            with torch.no_grad():
-                decoder.eval()
-                coarse = decoder(feats, batch_click_maps(clicks, grid, cell, net), previous)
-                prediction = F.interpolate(coarse, size=config.size, mode="bilinear", align_corners=False)[:, 0] > 0
-            if net.previous_mask:
-                previous = torch.sigmoid(coarse)
-            for cs, i, p in zip(clicks, index, prediction.numpy()):
-                click = next_click(masks[i], p)
-                if click is not None:
-                    cs.append((click.x, click.y, int(click.positive)))
+        first = [first_click(masks[i], rng) for i in index]
+        maps, previous = simulate_clicks(decoder, feats, [masks[i] for i in index], first,
+                                         int(rng.integers(0, config.max_corrections + 1)), net, config.size)
         decoder.train()
         if backbone is not None:
             feats = tuned
-        coarse = decoder(feats, batch_click_maps(clicks, grid, cell, net), previous)
-        logits = F.interpolate(coarse, size=config.size, mode="bilinear", align_corners=False)
-        target = targets[index].float()
-        prob = torch.sigmoid(logits)
-        soft_iou = (prob * target).sum((1, 2, 3)) / (prob + target - prob * target).sum((1, 2, 3)).clamp_min(1)
-        loss = pixel_loss(logits, target, config.focal_gamma) + (1 - soft_iou).mean()
+        coarse = decoder(feats, maps, previous)
+        loss = mask_loss(coarse, targets[index].float(), config.focal_gamma)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -230,10 +255,11 @@ def train(config: TrainConfig, net: ClickNetConfig, out: Path, data_dir: Path = 
     return summary
 
 
-def tuned_backbone(start: int, init: Path | None) -> Backbone:
-    """The pretrained backbone with blocks ``start`` on trainable (the tail saved in ``init`` when there is one);
-    batch norm keeps ImageNet's statistics (eval mode), since batches of 8 are too small to re-estimate them."""
-    backbone = Backbone.pretrained()
+def tuned_backbone(start: int, init: Path | None, backbone: Backbone | None = None) -> Backbone:
+    """``backbone`` (default: the pretrained one) with blocks ``start`` on trainable (the tail saved in ``init`` when
+    there is one); batch norm keeps ImageNet's statistics (eval mode), since batches of 8 are too small to
+    re-estimate them."""
+    backbone = backbone or Backbone.pretrained()
     if init is not None and (Path(init) / TAIL_WEIGHTS).is_file():
         backbone.load_tail(load_file(Path(init) / TAIL_WEIGHTS), start)
     for i in range(start, len(backbone.net._blocks)):
