@@ -1,0 +1,316 @@
+"""Train the click network end to end on a GPU (``python -m sounding.segmentation.train_end_to_end pack|train``).
+
+:mod:`sounding.segmentation.train` trains the decoder on cached features of fixed composite sets, which is what two
+CPU cores afford. Here every backbone block learns with the decoder (batch norm keeps ImageNet's statistics), and
+worker processes make a fresh sample for every batch element (a composite, a close-up, or one object of a rendered
+scene), so no sample repeats. Clicks are simulated as there (:func:`sounding.segmentation.train.simulate_clicks`),
+the corrective ones placed by a pool of processes. Saved like any click network: ``config.json`` with
+``tuned_from_block`` 0, the decoder, and every backbone block in ``backbone_tail.safetensors``.
+
+``pack`` gathers the sources into one folder small enough to travel to a GPU machine: the train split's cut-outs and
+the background photos as WebP, rendered training scenes (folders written by ``python -m
+sounding.segmentation.renders``: primitives, and the train split's furniture models) with their object-index maps,
+and the backbone's pretrained trunk. Nothing of the held-out split goes in.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import multiprocessing
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from sounding.segmentation.clicknet import (DECODER_WEIGHTS, Backbone, ClickDecoder, ClickNetConfig, normalise,
+                                            save_decoder)
+from sounding.segmentation.composites import (CLOSEUP_SCALE, TARGET_SCALE, background_photos, load_cutouts,
+                                              make_composite)
+from sounding.segmentation.renders import MIN_AREA
+from sounding.segmentation.train import first_click, mask_loss, simulate_clicks, tuned_backbone
+
+SOURCES = "sources.npz"
+TRUNK = "backbone.safetensors"
+#: What a training sample is: a composite, a close-up composite, an object of a primitives render or of a furniture
+#: render.
+SAMPLE_KINDS = ("composite", "closeup", "render", "furniture")
+#: Cut-outs, photos and frames are stored lossy (about 8 KB a cut-out); object-index maps losslessly (PNG).
+WEBP_QUALITY = 85
+#: The trunk's stem stays frozen and is kept in float32, so it is exactly the one inference loads; the blocks
+#: are trained from it and travel in float16.
+STEM_PREFIXES = ("_conv_stem.", "_bn0.")
+
+
+@dataclass
+class EndToEndConfig:
+    batch_size: int = 32
+    lr: float = 5e-4  # decoder peak learning rate
+    backbone_lr: float = 1e-4  # backbone blocks' peak learning rate
+    max_seconds: float = 420.0  # training stops here; the schedule runs on elapsed time
+    max_steps: int | None = None  # or here, whichever comes first
+    warmup: float = 0.05  # fraction of the run with a linear warm-up, then a cosine decay to zero
+    max_corrections: int = 2  # corrective clicks simulated per batch (0..max)
+    #: Share of each :data:`SAMPLE_KINDS` in the batches, as in the CPU chain's union of sets (12,500 composites,
+    #: 2,500 close-ups, about 1,400 objects each of primitive and furniture renders); kinds the pack lacks are dropped.
+    mix: tuple[float, float, float, float] = (0.70, 0.14, 0.08, 0.08)
+    workers: int = 10  # processes making samples (0: in the main process)
+    click_workers: int = 4  # processes placing corrective clicks (0: in the main process)
+    save_every_seconds: float = 120.0
+    seed: int = 0
+    size: tuple[int, int] = (240, 320)  # sample (H, W); its longest side must equal the net's work_size
+
+
+def _blob(images: list[np.ndarray], image_format: str) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded images concatenated into one byte array, and each one's end offset."""
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format=image_format, quality=WEBP_QUALITY)
+        encoded.append(np.frombuffer(buffer.getvalue(), np.uint8))
+    if not encoded:
+        return np.zeros(0, np.uint8), np.zeros(0, np.int64)
+    return np.concatenate(encoded), np.cumsum([len(e) for e in encoded])
+
+
+def _decoded(blob: np.ndarray, ends: np.ndarray) -> list[np.ndarray]:
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    return [np.asarray(Image.open(io.BytesIO(blob[a:b].tobytes()))) for a, b in zip(starts, ends)]
+
+
+def rendered_scenes(directory: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The frames (H, W, 3) uint8 and object-index maps (H, W) uint8 of a renders folder."""
+    frames = sorted(directory.glob("scene*.png"), key=lambda path: int(path.stem[len("scene"):]))
+    if not frames:
+        raise FileNotFoundError(f"{directory} holds no rendered scenes (scene<n>.png + ids<n>.npy)")
+    images, ids = [], []
+    for frame in frames:
+        index = np.load(directory / f"ids{frame.stem[len('scene'):]}.npy")
+        if index.min() < 0 or index.max() > 255:
+            raise ValueError(f"{frame}: object indices must be 0-255, got {index.min()}-{index.max()}")
+        images.append(np.asarray(Image.open(frame).convert("RGB")))
+        ids.append(index.astype(np.uint8))
+    return images, ids
+
+
+def pack_sources(data_dir: Path, out: Path, render_dirs: list[Path] = (), furniture_dirs: list[Path] = ()) -> dict:
+    """Write ``out/sources.npz`` (train cut-outs, background photos, rendered scenes) and ``out/backbone.safetensors``
+    (the pretrained trunk); returns what went in."""
+    scenes, ids, kinds = [], [], []
+    for kind, directories in (("render", render_dirs), ("furniture", furniture_dirs)):
+        for directory in directories:
+            frames, maps = rendered_scenes(Path(directory))
+            scenes += frames
+            ids += maps
+            kinds += [SAMPLE_KINDS.index(kind)] * len(frames)
+    arrays = {"scene_kinds": np.array(kinds, np.int64)}
+    for name, images, image_format in (("cutouts", load_cutouts(data_dir, "train"), "WEBP"),
+                                       ("photos", background_photos(), "WEBP"),
+                                       ("scenes", scenes, "WEBP"), ("ids", ids, "PNG")):
+        arrays[name], arrays[f"{name}_ends"] = _blob(images, image_format)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / SOURCES, **arrays)
+    trunk = {name: value if name.startswith(STEM_PREFIXES) else value.half()
+             for name, value in Backbone.pretrained().net.state_dict().items()
+             if name.startswith(STEM_PREFIXES + ("_blocks.",))}
+    save_file({name: value.contiguous() for name, value in trunk.items()}, out / TRUNK)
+    return {"cutouts": len(arrays["cutouts_ends"]), "photos": len(arrays["photos_ends"]),
+            "scenes": {kind: kinds.count(SAMPLE_KINDS.index(kind)) for kind in ("render", "furniture")},
+            "megabytes": round(sum(path.stat().st_size for path in out.iterdir()) / 1e6, 1)}
+
+
+def packed_backbone(pack: Path) -> Backbone:
+    """The backbone with the trunk stored in a pack (its classification head, unused, stays random)."""
+    backbone = Backbone()
+    state = {name: value.float() for name, value in load_file(pack / TRUNK).items()}
+    missing, unexpected = backbone.net.load_state_dict(state, strict=False)
+    if unexpected or any(name.startswith(STEM_PREFIXES + ("_blocks.",)) for name in missing):
+        raise ValueError(f"{pack / TRUNK} is not an EfficientNet-Lite0 trunk")
+    return backbone
+
+
+class TrainingSources:
+    """A pack's decoded sources, and how one sample of each kind is made from them."""
+
+    def __init__(self, pack: Path):
+        if not (pack / SOURCES).is_file() or not (pack / TRUNK).is_file():
+            raise FileNotFoundError(f"{pack} is not a training pack (python -m sounding.segmentation."
+                                    f"train_end_to_end pack)")
+        with np.load(pack / SOURCES) as stored:
+            self.objects, self.photos, self.scenes, self.ids = (
+                _decoded(stored[name], stored[f"{name}_ends"]) for name in ("cutouts", "photos", "scenes", "ids"))
+            scene_kinds = stored["scene_kinds"]
+        if not self.objects or not self.photos:
+            raise ValueError(f"{pack} holds no cut-outs or no photos")
+        #: (scene, object index) of every object large enough to be a sample, by kind
+        self.scene_objects = {kind: [] for kind in SAMPLE_KINDS[2:]}
+        for scene, (index, kind) in enumerate(zip(self.ids, scene_kinds)):
+            values, counts = np.unique(index[index > 0], return_counts=True)
+            self.scene_objects[SAMPLE_KINDS[kind]] += [(scene, int(v)) for v, c in zip(values, counts)
+                                                      if c >= MIN_AREA * index.size]
+
+    def available(self, kind: str) -> bool:
+        return kind in ("composite", "closeup") or bool(self.scene_objects[kind])
+
+    def sample(self, rng: np.random.Generator, kind: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(image (H, W, 3) uint8, mask (H, W) bool) of one fresh sample of ``kind``."""
+        if kind in ("composite", "closeup"):
+            composite = make_composite(rng, self.objects, self.photos, size,
+                                       target_scale=CLOSEUP_SCALE if kind == "closeup" else TARGET_SCALE)
+            return composite.image, composite.mask
+        scene, index = self.scene_objects[kind][rng.integers(len(self.scene_objects[kind]))]
+        image = self.scenes[scene]
+        if image.shape[:2] != tuple(size):
+            raise ValueError(f"rendered scenes are {image.shape[:2]}, samples must be {tuple(size)}")
+        return image, self.ids[scene] == index
+
+
+class SampleStream(torch.utils.data.IterableDataset):
+    """An endless stream of (image, mask, first click) samples, each worker with its own random stream."""
+
+    def __init__(self, sources: TrainingSources, mix: tuple[float, ...], size: tuple[int, int], seed: int):
+        super().__init__()
+        weights = np.array([share if sources.available(kind) else 0.0 for kind, share in zip(SAMPLE_KINDS, mix)])
+        if len(mix) != len(SAMPLE_KINDS) or weights.min() < 0 or weights.sum() <= 0:
+            raise ValueError(f"mix needs a share >= 0 for each of {SAMPLE_KINDS}, some of them > 0, got {mix}")
+        self.sources, self.size, self.seed = sources, size, seed
+        self.probabilities = weights / weights.sum()
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, worker.id if worker else 0])
+        while True:
+            kind = SAMPLE_KINDS[rng.choice(len(SAMPLE_KINDS), p=self.probabilities)]
+            image, mask = self.sources.sample(rng, kind, self.size)
+            yield torch.tensor(image), torch.from_numpy(mask), torch.tensor(first_click(mask, rng))
+
+
+def schedule_factor(progress: float, warmup: float) -> float:
+    """Learning-rate factor at ``progress`` (0-1) of the run: linear warm-up, then cosine decay to zero."""
+    if progress < warmup:
+        return progress / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
+
+
+def train_end_to_end(pack: Path, out: Path, config: EndToEndConfig, net: ClickNetConfig, init: Path | None = None,
+                     device: str = "cpu") -> dict:
+    """Train the decoder (from scratch, or from the one saved in ``init``) and every backbone block on samples made
+    on the fly from ``pack``; save to ``out`` every ``save_every_seconds`` and at the end."""
+    if net.tuned_from_block != 0:
+        raise ValueError(f"end-to-end training tunes every backbone block: tuned_from_block must be 0, "
+                         f"got {net.tuned_from_block}")
+    if max(config.size) != net.work_size:
+        raise ValueError(f"sample size {config.size} must have longest side work_size={net.work_size}")
+    if config.max_seconds <= 0 and not config.max_steps:
+        raise ValueError("give max_seconds > 0 or max_steps")
+    start, cuda = time.time(), device.startswith("cuda")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    sources = TrainingSources(pack)
+    stream = SampleStream(sources, config.mix, config.size, config.seed)
+    print(f"{len(sources.objects)} cut-outs, {len(sources.photos)} photos, "
+          f"{ {kind: len(v) for kind, v in sources.scene_objects.items()} } render objects; sample shares "
+          f"{dict(zip(SAMPLE_KINDS, stream.probabilities.round(3)))} ({time.time() - start:.0f} s)", flush=True)
+    # Processes are forked before CUDA starts in this one.
+    clicker = multiprocessing.get_context("fork").Pool(config.click_workers) if config.click_workers else None
+    loader = torch.utils.data.DataLoader(stream, batch_size=config.batch_size, num_workers=config.workers,
+                                         pin_memory=cuda, persistent_workers=config.workers > 0)
+    batches = iter(loader)
+
+    decoder = ClickDecoder(net)
+    if init is not None:
+        decoder.load_weights(load_file(Path(init) / DECODER_WEIGHTS))
+    backbone = tuned_backbone(0, init, packed_backbone(pack))
+    decoder.to(device)
+    backbone.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    torch.backends.cudnn.benchmark = cuda  # one input shape throughout
+    groups = [{"params": list(decoder.parameters()), "lr": config.lr},
+              {"params": [p for p in backbone.parameters() if p.requires_grad], "lr": config.backbone_lr}]
+    optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
+    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=cuda)
+    map_clicks = clicker.map if clicker else map
+
+    log, step, last_save, train_start = [], 0, time.time(), time.time()
+    try:
+        while True:
+            progress = (time.time() - train_start) / config.max_seconds if config.max_seconds > 0 else 0.0
+            if config.max_steps:
+                progress = max(progress, step / config.max_steps)
+            if progress >= 1:
+                break
+            for group, base in zip(optimizer.param_groups, (config.lr, config.backbone_lr)):
+                group["lr"] = base * schedule_factor(progress, config.warmup)
+            images, masks, first = next(batches)
+            target = masks.to(device, non_blocking=True)[:, None].float()
+            with autocast:
+                pixels = normalise(images.to(device, non_blocking=True))
+                features = backbone(pixels.contiguous(memory_format=torch.channels_last) if cuda else pixels)
+                maps, previous = simulate_clicks(decoder, [f.detach() for f in features], list(masks.numpy()),
+                                                 first.tolist(), int(rng.integers(0, config.max_corrections + 1)),
+                                                 net, config.size, map_clicks)
+                decoder.train()
+                coarse = decoder(features, maps, previous)
+            loss = mask_loss(coarse, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            log.append(loss.item())
+            if step % 50 == 0:
+                elapsed = time.time() - train_start
+                print(f"step {step} loss {np.mean(log[-50:]):.4f} {step * config.batch_size / elapsed:.0f} "
+                      f"samples/s {elapsed:.0f} s", flush=True)
+            if time.time() - last_save >= config.save_every_seconds:
+                save_decoder(decoder, net, out, backbone)
+                last_save = time.time()
+    finally:
+        if clicker:
+            clicker.terminate()
+    save_decoder(decoder, net, out, backbone)
+    summary = {"train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+               "device": device, "steps": step, "samples": step * config.batch_size,
+               "final_loss": float(np.mean(log[-100:])) if log else None,
+               "loss_every_50": [round(float(np.mean(log[i:i + 50])), 4) for i in range(0, len(log), 50)],
+               "seconds": round(time.time() - start)}
+    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    pack = commands.add_parser("pack", help="gather the training sources into a folder that can travel")
+    pack.add_argument("--data-dir", type=Path, default=Path("data/segmentation"), help="where cutouts-train.npz is")
+    pack.add_argument("--render-dirs", type=Path, nargs="*", default=[], help="renders folders of primitives")
+    pack.add_argument("--furniture-dirs", type=Path, nargs="*", default=[],
+                      help="renders folders of the train split's furniture models")
+    pack.add_argument("--out", type=Path, required=True)
+    train = commands.add_parser("train", help="train on a pack")
+    train.add_argument("--pack", type=Path, required=True)
+    train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--init", type=Path, default=None, help="start from the click network saved here")
+    train.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    defaults = EndToEndConfig()
+    for name in ("batch_size", "lr", "backbone_lr", "max_seconds", "max_steps", "workers", "click_workers", "seed",
+                 "save_every_seconds"):
+        kind = float if isinstance(getattr(defaults, name), float) else int
+        train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name))
+    args = parser.parse_args(argv)
+    if args.command == "pack":
+        print(json.dumps(pack_sources(args.data_dir, args.out, args.render_dirs, args.furniture_dirs), indent=2))
+        return 0
+    config = EndToEndConfig(**{name: getattr(args, name) for name in (
+        "batch_size", "lr", "backbone_lr", "max_seconds", "max_steps", "workers", "click_workers", "seed",
+        "save_every_seconds")})
+    net = replace(ClickNetConfig.load(args.init) if args.init else ClickNetConfig(), tuned_from_block=0)
+    print(json.dumps(train_end_to_end(args.pack, args.out, config, net, args.init, args.device), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
