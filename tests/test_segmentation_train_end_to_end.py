@@ -10,9 +10,10 @@ from safetensors.torch import load_file
 
 from sounding.segmentation.clicknet import (TAIL_WEIGHTS, Backbone, ClickDecoder, ClickNetConfig, ClickNetSegmenter,
                                             save_decoder)
+from sounding.segmentation import train_end_to_end
 from sounding.segmentation.train import TrainConfig, train
 from sounding.segmentation.train_end_to_end import (SAMPLE_KINDS, EndToEndConfig, SampleStream, TrainingSources,
-                                                    main, pack_sources, schedule_factor, train_end_to_end)
+                                                    main, pack_sources, rendered_scenes, schedule_factor)
 from tests.test_segmentation_eval import write_square_cutouts
 
 SIZE = (96, 128)
@@ -21,7 +22,7 @@ SIZE = (96, 128)
 def write_renders(directory, count=2):
     """A renders folder as ``python -m sounding.segmentation.renders`` writes it: frames and object-index maps,
     two objects a scene (a large one, and one too small to be a sample)."""
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for n in range(count):
         Image.fromarray(rng.integers(0, 255, (*SIZE, 3), dtype=np.uint8)).save(directory / f"scene{n}.png")
@@ -35,10 +36,21 @@ def write_renders(directory, count=2):
 def pack(tmp_path_factory):
     root = tmp_path_factory.mktemp("pack")
     write_square_cutouts(root, "train")
-    write_renders(root / "render1")
-    write_renders(root / "furniture1", count=1)
-    summary = pack_sources(root, root / "pack", [root / "render1"], [root / "furniture1"])
-    assert summary["cutouts"] == 2 and summary["scenes"] == {"render": 2, "furniture": 1}
+    write_renders(root / "train-render-scenes-2-5")  # already rendered: no Blender run
+    write_renders(root / "train-furniture-scenes-2-6", count=2)
+    write_renders(root / "train-furniture-scenes-2-7", count=1)  # incomplete: rendered again
+    rendered = []
+
+    def render(count, seed, work_dir, timeout, models):
+        rendered.append((count, seed, models))
+        write_renders(work_dir, count)
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(train_end_to_end, "furniture_models", lambda split, cache: [f"{split}.obj"])
+        monkeypatch.setattr(train_end_to_end, "render_samples", render)
+        summary = pack_sources(root, root / "pack", (5,), (6, 7), scenes=2)
+    assert rendered == [(2, 7, ["train.obj"])]
+    assert summary["cutouts"] == 2 and summary["scenes"] == {"render": 2, "furniture": 4}
     return root / "pack"
 
 
@@ -46,7 +58,8 @@ def test_pack_holds_the_sources_and_the_pretrained_trunk(pack):
     sources = TrainingSources(pack)
     assert len(sources.objects) == 2 and sources.objects[0].shape == (40, 40, 4)
     assert len(sources.photos) > 10
-    assert sources.scene_objects == {"render": [(0, 3), (1, 3)], "furniture": [(2, 3)]}  # the 1-pixel object is out
+    # the 1-pixel object is no sample
+    assert sources.scene_objects == {"render": [(0, 3), (1, 3)], "furniture": [(i, 3) for i in range(2, 6)]}
     assert np.array_equal(sources.ids[0][20:60, 30:90], np.full((40, 60), 3, np.uint8))
     trunk = load_file(pack / "backbone.safetensors")
     pretrained = Backbone.pretrained().net.state_dict()
@@ -81,12 +94,12 @@ def test_a_pack_without_renders_samples_only_composites(tmp_path):
 
 def test_bad_renders_and_missing_packs_are_clear_errors(tmp_path):
     write_square_cutouts(tmp_path, "train")
-    write_renders(tmp_path / "renders", count=1)
-    np.save(tmp_path / "renders" / "ids0.npy", np.full(SIZE, 300, np.int32))
+    write_renders(tmp_path / "train-render-scenes-1-3", count=1)
+    np.save(tmp_path / "train-render-scenes-1-3" / "ids0.npy", np.full(SIZE, 300, np.int32))
     with pytest.raises(ValueError, match="0-255"):
-        pack_sources(tmp_path, tmp_path / "pack", [tmp_path / "renders"])
+        pack_sources(tmp_path, tmp_path / "pack", (3,), scenes=1)
     with pytest.raises(FileNotFoundError, match="no rendered scenes"):
-        pack_sources(tmp_path, tmp_path / "pack", [tmp_path / "empty"])
+        rendered_scenes(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="not a training pack"):
         TrainingSources(tmp_path)
 
@@ -103,7 +116,7 @@ def test_training_tunes_every_block_and_loads_as_a_segmenter(pack, tmp_path, wor
     tuned = ClickNetConfig(work_size=128, previous_mask=True, click_similarity=True, tuned_from_block=0)
     config = EndToEndConfig(batch_size=2, max_steps=3, backbone_lr=1e-2, workers=workers, click_workers=workers,
                             size=SIZE, mix=(0.4, 0.2, 0.2, 0.2))
-    summary = train_end_to_end(pack, tmp_path / "out", config, tuned, init=tmp_path / "init")
+    summary = train_end_to_end.train_end_to_end(pack, tmp_path / "out", config, tuned, init=tmp_path / "init")
     assert summary["steps"] == 3 and np.isfinite(summary["final_loss"])
     assert json.loads((tmp_path / "out" / "config.json").read_text())["tuned_from_block"] == 0
     tail = load_file(tmp_path / "out" / TAIL_WEIGHTS)
@@ -119,7 +132,8 @@ def test_training_tunes_every_block_and_loads_as_a_segmenter(pack, tmp_path, wor
 
 def test_command_line_continues_a_saved_network(tmp_path):
     write_square_cutouts(tmp_path, "train")
-    assert main(["pack", "--data-dir", str(tmp_path), "--out", str(tmp_path / "pack")]) == 0
+    assert main(["pack", "--data-dir", str(tmp_path), "--out", str(tmp_path / "pack"), "--render-seeds",
+                 "--furniture-seeds"]) == 0
     net = ClickNetConfig(previous_mask=True)
     save_decoder(ClickDecoder(net), net, tmp_path / "init")
     assert main(["train", "--pack", str(tmp_path / "pack"), "--out", str(tmp_path / "out"), "--init",
@@ -133,7 +147,7 @@ def test_command_line_continues_a_saved_network(tmp_path):
 def test_only_every_block_is_trained_end_to_end(pack, tmp_path):
     config = EndToEndConfig(max_steps=1, workers=0, click_workers=0, size=SIZE)
     with pytest.raises(ValueError, match="tuned_from_block must be 0"):
-        train_end_to_end(pack, tmp_path, config, ClickNetConfig(work_size=128))
+        train_end_to_end.train_end_to_end(pack, tmp_path, config, ClickNetConfig(work_size=128))
     with pytest.raises(ValueError, match="needs images"):
         train(TrainConfig(size=SIZE), ClickNetConfig(work_size=128, tuned_from_block=0), tmp_path, data_dir=tmp_path)
     assert ClickNetConfig(tuned_from_block=0).tuned_from_block == 0

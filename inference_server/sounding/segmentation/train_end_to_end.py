@@ -8,9 +8,9 @@ the corrective ones placed by a pool of processes. Saved like any click network:
 ``tuned_from_block`` 0, the decoder, and every backbone block in ``backbone_tail.safetensors``.
 
 ``pack`` gathers the sources into one folder small enough to travel to a GPU machine: the train split's cut-outs and
-the background photos as WebP, rendered training scenes (folders written by ``python -m
-sounding.segmentation.renders``: primitives, and the train split's furniture models) with their object-index maps,
-and the backbone's pretrained trunk. Nothing of the held-out split goes in.
+the background photos as WebP, rendered training scenes (primitives, and the train split's furniture models; rendered
+here with Blender on first use) with their object-index maps, and the backbone's pretrained trunk. Nothing of the
+held-out split goes in.
 """
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ from sounding.segmentation.clicknet import (DECODER_WEIGHTS, Backbone, ClickDeco
                                             save_decoder)
 from sounding.segmentation.composites import (CLOSEUP_SCALE, TARGET_SCALE, background_photos, load_cutouts,
                                               make_composite)
-from sounding.segmentation.renders import MIN_AREA
-from sounding.segmentation.train import first_click, mask_loss, simulate_clicks, tuned_backbone
+from sounding.segmentation.renders import MIN_AREA, furniture_models, render_samples
+from sounding.segmentation.train import (RENDER_TIMEOUT_PER_SCENE, first_click, mask_loss, simulate_clicks,
+                                         tuned_backbone)
 
 SOURCES = "sources.npz"
 TRUNK = "backbone.safetensors"
@@ -64,6 +65,11 @@ class EndToEndConfig:
     save_every_seconds: float = 120.0
     seed: int = 0
     size: tuple[int, int] = (240, 320)  # sample (H, W); its longest side must equal the net's work_size
+
+
+#: The :class:`EndToEndConfig` fields the command line sets.
+SETTINGS = ("batch_size", "lr", "backbone_lr", "max_seconds", "max_steps", "max_corrections", "workers",
+            "click_workers", "seed", "save_every_seconds")
 
 
 def _blob(images: list[np.ndarray], image_format: str) -> tuple[np.ndarray, np.ndarray]:
@@ -98,20 +104,32 @@ def rendered_scenes(directory: Path) -> tuple[list[np.ndarray], list[np.ndarray]
     return images, ids
 
 
-def pack_sources(data_dir: Path, out: Path, render_dirs: list[Path] = (), furniture_dirs: list[Path] = ()) -> dict:
-    """Write ``out/sources.npz`` (train cut-outs, background photos, rendered scenes) and ``out/backbone.safetensors``
-    (the pretrained trunk); returns what went in."""
-    scenes, ids, kinds = [], [], []
-    for kind, directories in (("render", render_dirs), ("furniture", furniture_dirs)):
-        for directory in directories:
-            frames, maps = rendered_scenes(Path(directory))
-            scenes += frames
+def rendered_folder(data_dir: Path, kind: str, seed: int, count: int) -> Path:
+    """``data_dir``'s folder of ``count`` training scenes of ``kind`` ("render": primitives, "furniture": the train
+    split's models) rendered with ``seed``, rendered first when it is not complete; keep the seeds apart from the
+    ones ``sounding eval segment`` renders with (1, 2, 3, ...)."""
+    folder = data_dir / f"train-{kind}-scenes-{count}-{seed}"
+    if len(list(folder.glob("scene*.png"))) < count:
+        models = furniture_models("train", data_dir / "furniture") if kind == "furniture" else None
+        render_samples(count, seed=seed, work_dir=folder, timeout=RENDER_TIMEOUT_PER_SCENE * count, models=models)
+    return folder
+
+
+def pack_sources(data_dir: Path, out: Path, render_seeds: tuple[int, ...] = (),
+                 furniture_seeds: tuple[int, ...] = (), scenes: int = 300) -> dict:
+    """Write ``out/sources.npz`` (train cut-outs, background photos, ``scenes`` rendered scenes for each seed) and
+    ``out/backbone.safetensors`` (the pretrained trunk); returns what went in."""
+    frames, ids, kinds = [], [], []
+    for kind, seeds in (("render", render_seeds), ("furniture", furniture_seeds)):
+        for seed in seeds:
+            images, maps = rendered_scenes(rendered_folder(data_dir, kind, seed, scenes))
+            frames += images
             ids += maps
-            kinds += [SAMPLE_KINDS.index(kind)] * len(frames)
+            kinds += [SAMPLE_KINDS.index(kind)] * len(images)
     arrays = {"scene_kinds": np.array(kinds, np.int64)}
     for name, images, image_format in (("cutouts", load_cutouts(data_dir, "train"), "WEBP"),
                                        ("photos", background_photos(), "WEBP"),
-                                       ("scenes", scenes, "WEBP"), ("ids", ids, "PNG")):
+                                       ("scenes", frames, "WEBP"), ("ids", ids, "PNG")):
         arrays[name], arrays[f"{name}_ends"] = _blob(images, image_format)
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / SOURCES, **arrays)
@@ -286,9 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     pack = commands.add_parser("pack", help="gather the training sources into a folder that can travel")
     pack.add_argument("--data-dir", type=Path, default=Path("data/segmentation"), help="where cutouts-train.npz is")
-    pack.add_argument("--render-dirs", type=Path, nargs="*", default=[], help="renders folders of primitives")
-    pack.add_argument("--furniture-dirs", type=Path, nargs="*", default=[],
-                      help="renders folders of the train split's furniture models")
+    pack.add_argument("--render-seeds", type=int, nargs="*", default=[101],
+                      help="seeds of the rendered scene sets of primitives (rendered on first use)")
+    pack.add_argument("--furniture-seeds", type=int, nargs="*", default=[201],
+                      help="seeds of the rendered scene sets of the train split's furniture models")
+    pack.add_argument("--scenes", type=int, default=300, help="scenes a set")
     pack.add_argument("--out", type=Path, required=True)
     train = commands.add_parser("train", help="train on a pack")
     train.add_argument("--pack", type=Path, required=True)
@@ -296,17 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--init", type=Path, default=None, help="start from the click network saved here")
     train.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     defaults = EndToEndConfig()
-    for name in ("batch_size", "lr", "backbone_lr", "max_seconds", "max_steps", "workers", "click_workers", "seed",
-                 "save_every_seconds"):
+    for name in SETTINGS:
         kind = float if isinstance(getattr(defaults, name), float) else int
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name))
     args = parser.parse_args(argv)
     if args.command == "pack":
-        print(json.dumps(pack_sources(args.data_dir, args.out, args.render_dirs, args.furniture_dirs), indent=2))
+        print(json.dumps(pack_sources(args.data_dir, args.out, tuple(args.render_seeds), tuple(args.furniture_seeds),
+                                      args.scenes), indent=2))
         return 0
-    config = EndToEndConfig(**{name: getattr(args, name) for name in (
-        "batch_size", "lr", "backbone_lr", "max_seconds", "max_steps", "workers", "click_workers", "seed",
-        "save_every_seconds")})
+    config = EndToEndConfig(**{name: getattr(args, name) for name in SETTINGS})
     net = replace(ClickNetConfig.load(args.init) if args.init else ClickNetConfig(), tuned_from_block=0)
     print(json.dumps(train_end_to_end(args.pack, args.out, config, net, args.init, args.device), indent=2))
     return 0
