@@ -65,11 +65,11 @@ PICTURES = {
 }
 
 #: A close-up is ambiguous to one click (a patch of fur, or the cat?); the user adds clicks until the mask is the cat.
-CAT_CLICKS = ((230.0, 150.0), (150.0, 220.0), (260.0, 40.0))
+CAT_CLICKS = ((230.0, 150.0), (150.0, 220.0), (260.0, 40.0), (90.0, 120.0), (330.0, 230.0))
 ROCKET_IN_PAIR = ((451.0 + 322.0 * 300 / 427, 260.0 * 300 / 427),)
 
 SCENES = (
-    Scene("One object: the cat (a close-up: three clicks)", "cat", (CAT_CLICKS,)),
+    Scene("One object: the cat (a close-up: five clicks)", "cat", (CAT_CLICKS,)),
     Scene("One object: the rocket", "rocket", (((322.0, 260.0),),)),
     Scene("One object: the cup, with a text hint", "coffee", (((290.0, 140.0),),), text="a spoon clinking in a cup"),
     Scene("Two-object scene, clicking the cat", "cat_and_rocket", (CAT_CLICKS,)),
