@@ -233,7 +233,8 @@ def train_end_to_end(pack: Path, out: Path, config: EndToEndConfig, net: ClickNe
     stream = SampleStream(sources, config.mix, config.size, config.seed)
     print(f"{len(sources.objects)} cut-outs, {len(sources.photos)} photos, "
           f"{ {kind: len(v) for kind, v in sources.scene_objects.items()} } render objects; sample shares "
-          f"{dict(zip(SAMPLE_KINDS, stream.probabilities.round(3)))} ({time.time() - start:.0f} s)", flush=True)
+          f"{ {kind: round(float(p), 3) for kind, p in zip(SAMPLE_KINDS, stream.probabilities)} } "
+          f"({time.time() - start:.0f} s)", flush=True)
     # Processes are forked before CUDA starts in this one.
     clicker = multiprocessing.get_context("fork").Pool(config.click_workers) if config.click_workers else None
     loader = torch.utils.data.DataLoader(stream, batch_size=config.batch_size, num_workers=config.workers,
@@ -246,7 +247,8 @@ def train_end_to_end(pack: Path, out: Path, config: EndToEndConfig, net: ClickNe
     backbone = tuned_backbone(0, init, packed_backbone(pack))
     decoder.to(device)
     backbone.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
-    torch.backends.cudnn.benchmark = cuda  # one input shape throughout
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # one input shape throughout
     groups = [{"params": list(decoder.parameters()), "lr": config.lr},
               {"params": [p for p in backbone.parameters() if p.requires_grad], "lr": config.backbone_lr}]
     optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
