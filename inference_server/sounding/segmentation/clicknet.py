@@ -1,4 +1,5 @@
-"""The embedded click segmenter: a small click-conditioned decoder on frozen ImageNet EfficientNet-Lite0 features.
+"""The embedded click segmenter: a small click-conditioned decoder on ImageNet EfficientNet-Lite0 features (the
+shipped network's backbone blocks were fine-tuned with it, :mod:`sounding.segmentation.train_end_to_end`).
 
 Like SAM, the expensive part (the backbone's multi-scale features, the "image embedding") runs once per image and is
 cached; a click runs only the decoder. The decoder sees the features at strides 4, 8, 16 and 32 and Gaussian click
