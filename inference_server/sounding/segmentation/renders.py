@@ -209,13 +209,20 @@ def render_samples(count: int, seed: int = 0, size: tuple[int, int] = (240, 320)
         raise RuntimeError(f"Blender renders failed ({done.returncode}):\n{done.stderr[-2000:]}")
     out = []
     for n in range(count):
-        image = np.asarray(Image.open(work_dir / f"scene{n}.png").convert("RGB"))
-        ids = np.load(work_dir / f"ids{n}.npy")
-        for index in np.unique(ids[ids > 0]):
-            mask = ids == index
-            if mask.mean() >= MIN_AREA:
-                out.append((image, mask))
+        image, ids = read_scene(work_dir, n)
+        out += [(image, ids == index) for index in sample_objects(ids)]
     return out
+
+
+def read_scene(directory: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scene ``n`` of a renders folder: the frame (H, W, 3) uint8 and its object-index map (H, W)."""
+    return np.asarray(Image.open(directory / f"scene{n}.png").convert("RGB")), np.load(directory / f"ids{n}.npy")
+
+
+def sample_objects(ids: np.ndarray) -> list[int]:
+    """The indices of a scene's objects that cover at least :data:`MIN_AREA` of the frame (the ground included)."""
+    values, counts = np.unique(ids[ids > 0], return_counts=True)
+    return [int(value) for value, count in zip(values, counts) if count / ids.size >= MIN_AREA]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from sounding.segmentation.clicknet import (DECODER_WEIGHTS, Backbone, ClickDeco
                                             save_decoder)
 from sounding.segmentation.composites import (CLOSEUP_SCALE, TARGET_SCALE, background_photos, load_cutouts,
                                               make_composite)
-from sounding.segmentation.renders import MIN_AREA, furniture_models, render_samples
+from sounding.segmentation.renders import furniture_models, read_scene, render_samples, sample_objects
 from sounding.segmentation.train import (RENDER_TIMEOUT_PER_SCENE, first_click, mask_loss, simulate_clicks,
                                          tuned_backbone)
 
@@ -96,10 +96,10 @@ def rendered_scenes(directory: Path) -> tuple[list[np.ndarray], list[np.ndarray]
         raise FileNotFoundError(f"{directory} holds no rendered scenes (scene<n>.png + ids<n>.npy)")
     images, ids = [], []
     for frame in frames:
-        index = np.load(directory / f"ids{frame.stem[len('scene'):]}.npy")
+        image, index = read_scene(directory, int(frame.stem[len("scene"):]))
         if index.min() < 0 or index.max() > 255:
             raise ValueError(f"{frame}: object indices must be 0-255, got {index.min()}-{index.max()}")
-        images.append(np.asarray(Image.open(frame).convert("RGB")))
+        images.append(image)
         ids.append(index.astype(np.uint8))
     return images, ids
 
@@ -168,9 +168,7 @@ class TrainingSources:
         #: (scene, object index) of every object large enough to be a sample, by kind
         self.scene_objects = {kind: [] for kind in SAMPLE_KINDS[2:]}
         for scene, (index, kind) in enumerate(zip(self.ids, scene_kinds)):
-            values, counts = np.unique(index[index > 0], return_counts=True)
-            self.scene_objects[SAMPLE_KINDS[kind]] += [(scene, int(v)) for v, c in zip(values, counts)
-                                                      if c >= MIN_AREA * index.size]
+            self.scene_objects[SAMPLE_KINDS[kind]] += [(scene, value) for value in sample_objects(index)]
 
     def available(self, kind: str) -> bool:
         return kind in ("composite", "closeup") or bool(self.scene_objects[kind])
