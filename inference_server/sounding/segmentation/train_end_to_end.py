@@ -254,6 +254,9 @@ def train_end_to_end(pack: Path, out: Path, config: EndToEndConfig, net: ClickNe
     map_clicks = clicker.map if clicker else map
 
     log, step, last_save, train_start = [], 0, time.time(), time.time()
+    #: seconds spent waiting for a batch, in the click rounds (backbone forward included: it runs while the first
+    #: round waits), and in the training pass, since the last progress line
+    phases = np.zeros(3)
     try:
         while True:
             progress = (time.time() - train_start) / config.max_seconds if config.max_seconds > 0 else 0.0
@@ -263,7 +266,9 @@ def train_end_to_end(pack: Path, out: Path, config: EndToEndConfig, net: ClickNe
                 break
             for group, base in zip(optimizer.param_groups, (config.lr, config.backbone_lr)):
                 group["lr"] = base * schedule_factor(progress, config.warmup)
+            ticks = [time.perf_counter()]
             images, masks, first = next(batches)
+            ticks.append(time.perf_counter())
             target = masks.to(device, non_blocking=True)[:, None].float()
             with autocast:
                 pixels = normalise(images.to(device, non_blocking=True))
@@ -271,6 +276,7 @@ def train_end_to_end(pack: Path, out: Path, config: EndToEndConfig, net: ClickNe
                 maps, previous = simulate_clicks(decoder, [f.detach() for f in features], list(masks.numpy()),
                                                  first.tolist(), int(rng.integers(0, config.max_corrections + 1)),
                                                  net, config.size, map_clicks)
+                ticks.append(time.perf_counter())
                 decoder.train()
                 coarse = decoder(features, maps, previous)
             loss = mask_loss(coarse, target)
@@ -279,10 +285,15 @@ def train_end_to_end(pack: Path, out: Path, config: EndToEndConfig, net: ClickNe
             optimizer.step()
             step += 1
             log.append(loss.item())
+            ticks.append(time.perf_counter())
+            phases += np.diff(ticks)
             if step % 50 == 0:
                 elapsed = time.time() - train_start
+                wait, clicks, train = phases * 1000 / 50
                 print(f"step {step} loss {np.mean(log[-50:]):.4f} {step * config.batch_size / elapsed:.0f} "
-                      f"samples/s {elapsed:.0f} s", flush=True)
+                      f"samples/s {elapsed:.0f} s; ms a step: batch wait {wait:.0f}, click rounds {clicks:.0f}, "
+                      f"training pass {train:.0f}", flush=True)
+                phases[:] = 0
             if time.time() - last_save >= config.save_every_seconds:
                 save_decoder(decoder, net, out, backbone)
                 last_save = time.time()
