@@ -92,6 +92,27 @@ def test_a_pack_without_renders_samples_only_composites(tmp_path):
     assert stream.probabilities[2:].sum() == 0 and stream.probabilities.sum() == pytest.approx(1)
 
 
+def test_a_stem_only_pack_takes_the_blocks_from_the_network_it_continues(tmp_path):
+    write_square_cutouts(tmp_path, "train")
+    assert main(["pack", "--data-dir", str(tmp_path), "--out", str(tmp_path / "pack"), "--render-seeds",
+                 "--furniture-seeds", "--stem-only"]) == 0
+    trunk = load_file(tmp_path / "pack" / "backbone.safetensors")
+    assert "_conv_stem.weight" in trunk and not any(name.startswith("_blocks.") for name in trunk)
+    net = ClickNetConfig(work_size=128, tuned_from_block=0)
+    continued = Backbone.pretrained()
+    continued.net._blocks[3]._depthwise_conv.weight.data += 0.5  # blocks that can only have come from the network
+    save_decoder(ClickDecoder(net), net, tmp_path / "init", continued)
+    backbone = train_end_to_end.packed_backbone(tmp_path / "pack", tmp_path / "init")
+    assert all(torch.equal(value, continued.tail_state(0)[name]) for name, value in backbone.tail_state(0).items())
+    config = EndToEndConfig(batch_size=2, max_steps=1, workers=0, click_workers=0, size=SIZE)
+    summary = train_end_to_end.train_end_to_end(tmp_path / "pack", tmp_path / "out", config, net, tmp_path / "init")
+    assert summary["steps"] == 1
+    save_decoder(ClickDecoder(ClickNetConfig(work_size=128)), ClickNetConfig(work_size=128), tmp_path / "frozen")
+    for init in (None, tmp_path / "frozen"):  # nothing to take the blocks from
+        with pytest.raises(ValueError, match="only the stem"):
+            train_end_to_end.train_end_to_end(tmp_path / "pack", tmp_path / "bad", config, net, init)
+
+
 def test_bad_renders_and_missing_packs_are_clear_errors(tmp_path):
     write_square_cutouts(tmp_path, "train")
     write_renders(tmp_path / "train-render-scenes-1-3", count=1)
