@@ -61,7 +61,11 @@ def test_click_ious_and_evaluate():
     image = np.zeros((*truth.shape, 3), np.uint8)
     assert click_ious(Oracle(truth, 2), image, truth, 3) == [0.0, 1.0, 1.0]
     curve = evaluate(Oracle(truth, 1), [(image, truth), (image, truth)], "oracle", clicks=2)
-    assert curve.to_dict() == {"name": "oracle", "samples": 2, "miou@1": 1.0, "miou@2": 1.0}
+    assert curve.to_dict() == {"name": "oracle", "samples": 2, "miou@1": 1.0, "miou@2": 1.0, "se@1": 0.0, "se@2": 0.0}
+    # the oracle's mask is the first image's truth, twice the second one's: IoU 1 and 0.5, mean 0.75, standard
+    # error 0.25 (sample standard deviation 0.354 over two images)
+    curve = evaluate(Oracle(truth, 1), [(image, truth), (image, box(x1=25))], "mixed", clicks=2)
+    assert curve.miou == pytest.approx([0.75, 0.75]) and curve.standard_error == pytest.approx([0.25, 0.25])
 
 
 def test_composites_have_exact_visible_masks():
