@@ -62,8 +62,8 @@ def test_click_ious_and_evaluate():
     assert click_ious(Oracle(truth, 2), image, truth, 3) == [0.0, 1.0, 1.0]
     curve = evaluate(Oracle(truth, 1), [(image, truth), (image, truth)], "oracle", clicks=2)
     assert curve.to_dict() == {"name": "oracle", "samples": 2, "miou@1": 1.0, "miou@2": 1.0, "se@1": 0.0, "se@2": 0.0}
-    # the oracle's mask is the first image's truth, twice the second one's: IoU 1 and 0.5, mean 0.75, standard
-    # error 0.25 (sample standard deviation 0.354 over two images)
+    # the oracle answers the first image's truth on both images: IoU 1 on the first, 0.5 on the second (whose truth
+    # is half of it), so the mean is 0.75 and its standard error 0.25 (sample standard deviation 0.354, two images)
     curve = evaluate(Oracle(truth, 1), [(image, truth), (image, box(x1=25))], "mixed", clicks=2)
     assert curve.miou == pytest.approx([0.75, 0.75]) and curve.standard_error == pytest.approx([0.25, 0.25])
 

@@ -84,7 +84,8 @@ def register(commands) -> None:
         "segment", help="interactive mIoU after 1..N clicks on held-out composites and Blender renders")
     evaluation.add_argument("--segmenter", default=None, help=SEGMENTER_HELP)
     evaluation.add_argument("--device", default="cpu")
-    # Per-composite IoUs spread with a standard deviation of about 0.14, so 1,000 pin the mean to about +-0.005.
+    # Per-composite IoUs spread with a standard deviation of about 0.14: the mean of 1,000 has a standard error of
+    # about 0.005.
     evaluation.add_argument("--composites", type=int, default=1000, help="held-out composites (0 to skip)")
     evaluation.add_argument("--renders", type=int, default=10, help="Blender scenes, 4-6 objects each (0 to skip)")
     evaluation.add_argument("--closeups", type=int, default=0,

@@ -12,7 +12,8 @@ from sounding.segmentation.clicks import iou, next_click
 @dataclass
 class ClickCurve:
     """mIoU after k clicks (index k - 1) over ``samples`` images, and its standard error: per-image IoUs spread
-    widely (a standard deviation of about 0.14 on held-out composites), so 200 images pin a mean to about +-0.01."""
+    widely (a standard deviation of about 0.14 on held-out composites), so the mean of 200 has a standard error of
+    about 0.01."""
 
     name: str
     samples: int

@@ -260,8 +260,8 @@ def train_end_to_end(pack: Path, out: Path, config: EndToEndConfig, net: ClickNe
     map_clicks = clicker.map if clicker else map
 
     log, step, last_save, train_start = [], 0, time.time(), time.time()
-    #: seconds spent waiting for a batch, in the click rounds (backbone forward included: it runs while the first
-    #: round waits), and in the training pass, since the last progress line
+    # seconds spent waiting for a batch, in the click rounds (backbone forward included: it runs while the first
+    # round waits), and in the training pass, since the last progress line
     phases = np.zeros(3)
     try:
         while True:
