@@ -67,6 +67,20 @@ class TextEncoderConfig:
 
 
 @dataclass
+class RegionCropConfig:
+    """The picture cut to a square around the selected region before it is encoded: ``scale`` times the region's
+    longer side plus ``margin`` pixels, moved (not cut) to stay inside the picture. A small object in a scene then
+    fills the patch grid instead of a cell or two of it (docs/method.md, "Small objects in scenes")."""
+
+    scale: float = 1.2
+    margin: int = 8
+
+    def __post_init__(self):
+        if self.scale < 1.0 or self.margin < 0:
+            raise ValueError(f"a region crop needs scale >= 1 and margin >= 0, got {self.scale} and {self.margin}")
+
+
+@dataclass
 class ModelConfig:
     name: str
     mel: MelConfig = field(default_factory=MelConfig)
@@ -79,6 +93,9 @@ class ModelConfig:
     vocoder: str = "hifigan"  # "hifigan" (SpeechT5HifiGan) | "griffin-lim" (no weights)
     hifigan: dict[str, Any] = field(default_factory=dict)  # SpeechT5HifiGanConfig kwargs
     griffin_lim_iterations: int = 32
+    #: Encode the picture cut to the selected region's box (requests and training rows with a region); text-only
+    #: requests see the whole picture. None: always the whole picture, as the paper does.
+    region_crop: RegionCropConfig | None = None
     beta_start: float = BETA_START
     beta_end: float = BETA_END
     num_train_timesteps: int = NUM_TRAIN_TIMESTEPS
@@ -131,7 +148,8 @@ def _from_dict(cls, data: dict[str, Any]):
     return cls(**kwargs)
 
 
-_NESTED = {"MelConfig": MelConfig, "ImageEncoderConfig": ImageEncoderConfig, "TextEncoderConfig": TextEncoderConfig}
+_NESTED = {"MelConfig": MelConfig, "ImageEncoderConfig": ImageEncoderConfig, "TextEncoderConfig": TextEncoderConfig,
+           "RegionCropConfig | None": RegionCropConfig}
 
 
 def tiny_config() -> ModelConfig:

@@ -18,6 +18,7 @@ from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import ModelConfig
 from sounding.model.encoders import ImageEncoder, TextEncoder
 from sounding.model.masking import mask_to_grid, substitute
+from sounding.model.region_crop import crop_to_region
 from sounding.model.sampler import frame_multiple, latent_frames, latent_shape, make_scheduler, sample
 
 
@@ -64,7 +65,18 @@ class ObjectAwareGenerator(nn.Module):
     @torch.no_grad()
     def condition(self, images: Sequence[np.ndarray], texts: Sequence[str | None],
                   regions: Sequence[np.ndarray | None]) -> Condition:
-        """Per sample: mask mode (region, no text), mask+text (region and text) or text attention (text only)."""
+        """Per sample: mask mode (region, no text), mask+text (region and text) or text attention (text only).
+        With ``config.region_crop`` a sample with a region is encoded cut to the region's box, and its weights
+        lie on that crop's patch grid."""
+        images, regions = list(images), list(regions)
+        for i, region in enumerate(regions):
+            if region is None:
+                if texts[i] is None:
+                    raise ValueError("a request needs a region (selected objects) or a text hint")
+            elif region.shape != images[i].shape[:2]:
+                raise ValueError(f"region {region.shape} and image {images[i].shape[:2]} differ in size")
+            elif self.config.region_crop is not None:
+                images[i], regions[i] = crop_to_region(images[i], region, self.config.region_crop)
         patches = self.image_encoder(self.image_encoder.preprocess(images))
         has_text = [t is not None for t in texts]
         heads = self.conditioner.config.num_heads
@@ -75,11 +87,7 @@ class ObjectAwareGenerator(nn.Module):
             weights[index] = self.conditioner.attention(patches[index], query)
         for i, region in enumerate(regions):
             if region is None:
-                if not has_text[i]:
-                    raise ValueError("a request needs a region (selected objects) or a text hint")
                 continue
-            if region.shape != images[i].shape[:2]:
-                raise ValueError(f"region {region.shape} and image {images[i].shape[:2]} differ in size")
             grid = torch.from_numpy(mask_to_grid(region, self.image_encoder.grid_size)).to(patches.device)
             if has_text[i]:  # mask + text: the text's attention restricted to the region, at its own spread
                 std = weights[i].std(dim=-1, unbiased=False)

@@ -16,8 +16,10 @@ from safetensors.torch import load_file, save_file
 
 from sounding.audio.io import read_audio
 from sounding.audio.mel import LogMel, normalize_waveform
+from sounding.model.config import RegionCropConfig
 from sounding.model.generator import ObjectAwareGenerator
 from sounding.model.masking import mask_to_grid
+from sounding.model.region_crop import crop_to_region
 
 #: Accepted column names: the short ones, or the Foley-Mini manifest's (sounding.data.manifest).
 COLUMNS = {"image": ("image", "image_path"), "audio": ("audio", "audio_path"), "caption": ("caption",),
@@ -98,6 +100,16 @@ def load_masks(paths: tuple[Path, ...]) -> np.ndarray:
     return np.logical_or.reduce([load_mask(path) for path in paths])
 
 
+def row_view(row: Row, crop: RegionCropConfig | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The picture the encoder sees for a row and its region (None without a mask): cut to the region's box when
+    the model crops (``ModelConfig.region_crop``), as :meth:`ObjectAwareGenerator.condition` does for a click."""
+    image = load_image(row.image)
+    if not row.masks:
+        return image, None
+    region = load_masks(row.masks)
+    return crop_to_region(image, region, crop) if crop is not None else (image, region)
+
+
 def clip_log_mel(path: Path, log_mel: LogMel, frames: int) -> torch.Tensor:
     """Audio file -> AudioLDM-normalised waveform, padded / cut to ``frames`` -> log-mel (frames, n_mels)."""
     wav = normalize_waveform(read_audio(path, log_mel.config.sample_rate))
@@ -134,7 +146,8 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
     encoder is frozen; "mask_grid" and "has_mask" for rows with masks."""
     encoders = [generator.vae] + [getattr(generator, part) for part in ("image_encoder", "text_encoder")
                                   if part not in trained]
-    key = fingerprint(rows, frames, stage, sorted(trained), generator.config.name, weights_digest(*encoders))
+    crop = generator.config.region_crop
+    key = fingerprint(rows, frames, stage, sorted(trained), generator.config.name, crop, weights_digest(*encoders))
     if cache is not None and cache.is_file():
         from safetensors import safe_open
 
@@ -147,26 +160,27 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
         tensors = {"mel": mels}
     else:
         device = generator.device
-        tensors = {"latent_mean": [], "latent_std": [], "patches": [], "pixels": []}
+        grid = generator.image_encoder.grid_size
+        tensors = {"latent_mean": [], "latent_std": [], "patches": [], "pixels": [], "mask_grid": []}
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start:start + CHUNK]
             posterior = generator.vae.encode(mels[start:start + CHUNK, None].to(device)).latent_dist
             tensors["latent_mean"].append(posterior.mean.cpu())
             tensors["latent_std"].append(posterior.std.cpu())
-            pixels = generator.image_encoder.preprocess([load_image(row.image) for row in chunk])
+            views = [row_view(row, crop) for row in chunk]
+            pixels = generator.image_encoder.preprocess([image for image, _ in views])
             if "image_encoder" in trained:
                 tensors["pixels"].append(pixels.cpu())
             else:
                 tensors["patches"].append(generator.image_encoder(pixels).cpu())
+            tensors["mask_grid"].append(torch.stack([
+                torch.from_numpy(mask_to_grid(region, grid)) if region is not None else torch.ones(grid * grid)
+                for _, region in views]))
         tensors = {k: torch.cat(v) for k, v in tensors.items() if v}
         if "text_encoder" not in trained:
             tensors["query"] = torch.cat([generator.text_encoder([row.caption for row in rows[s:s + CHUNK]]).cpu()
                                           for s in range(0, len(rows), CHUNK)])
-        grid = generator.image_encoder.grid_size
         tensors["has_mask"] = torch.tensor([bool(row.masks) for row in rows])
-        tensors["mask_grid"] = torch.stack([
-            torch.from_numpy(mask_to_grid(load_masks(row.masks), grid)) if row.masks
-            else torch.ones(grid * grid) for row in rows])
     # Half precision on disk and in memory (plenty for latents and features): the cache of 1,000 4 s clips is
     # ~100 MB instead of ~200 MB. Batches are cast back to float32.
     tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}

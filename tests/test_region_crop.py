@@ -1,0 +1,96 @@
+"""The picture cut to the selected region's box (``ModelConfig.region_crop``): the box, the generator's condition
+and the training cache, on the tiny seeded model."""
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from PIL import Image
+
+from sounding.model.config import ModelConfig, RegionCropConfig, named_config
+from sounding.model.loading import build_generator
+from sounding.model.masking import mask_to_grid
+from sounding.model.region_crop import crop_to_region, region_box
+from sounding.training.data import Row, precompute
+
+CROP = RegionCropConfig(scale=1.2, margin=8)
+
+
+def box_region(shape, top, left, height, width) -> np.ndarray:
+    region = np.zeros(shape, bool)
+    region[top:top + height, left:left + width] = True
+    return region
+
+
+def cropping_tiny():
+    data = json.loads(named_config("tiny").to_json())
+    return ModelConfig.from_dict({**data, "region_crop": {"scale": CROP.scale, "margin": CROP.margin}})
+
+
+def test_the_box_is_a_square_centred_on_the_region():
+    region = box_region((200, 300), 90, 140, 20, 10)
+    rows, cols = region_box(region, CROP)
+    assert (rows, cols) == (slice(84, 116), slice(129, 161))  # side round(1.2 * 20 + 8) = 32
+    assert region[rows, cols].sum() == region.sum()
+
+
+def test_the_box_moves_to_stay_inside_the_picture():
+    rows, cols = region_box(box_region((200, 300), 0, 290, 10, 10), CROP)
+    assert (rows, cols) == (slice(0, 20), slice(280, 300))
+
+
+def test_a_box_larger_than_the_picture_keeps_the_whole_side():
+    region = box_region((100, 300), 10, 10, 80, 80)
+    rows, cols = region_box(region, CROP)  # side 104: all 100 rows, 104 columns from the left edge
+    assert (rows, cols) == (slice(0, 100), slice(0, 104))
+    assert region[rows, cols].sum() == region.sum()
+
+
+def test_empty_regions_bad_settings_and_mismatched_sizes_are_errors():
+    with pytest.raises(ValueError, match="empty"):
+        region_box(np.zeros((10, 10), bool), CROP)
+    with pytest.raises(ValueError, match="scale"):
+        RegionCropConfig(scale=0.5)
+    with pytest.raises(ValueError, match="differ"):
+        crop_to_region(np.zeros((10, 12, 3), np.uint8), np.ones((10, 10), bool), CROP)
+
+
+def test_the_config_round_trips_through_json():
+    config = cropping_tiny()
+    assert config.region_crop == CROP
+    assert ModelConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_a_cropping_generator_encodes_a_click_on_the_cut_picture_and_text_on_the_whole():
+    plain, cropping = build_generator(named_config("tiny")), build_generator(cropping_tiny())
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    region = box_region((64, 96), 30, 50, 12, 8)
+    cut_image, cut_region = crop_to_region(image, region, CROP)
+    clicked = cropping.condition([image], [None], [region]).condition
+    torch.testing.assert_close(clicked, plain.condition([cut_image], [None], [cut_region]).condition)
+    assert not torch.allclose(clicked, plain.condition([image], [None], [region]).condition)
+    torch.testing.assert_close(cropping.condition([image], ["a bell"], [None]).condition,
+                               plain.condition([image], ["a bell"], [None]).condition)
+
+
+def test_training_rows_with_a_mask_are_cached_cut_to_it(tmp_path):
+    generator = build_generator(cropping_tiny())
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    region = box_region((64, 96), 5, 70, 10, 20)
+    Image.fromarray(image).save(tmp_path / "scene.png")
+    Image.fromarray(region.astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    soundfile.write(tmp_path / "clip.wav", rng.uniform(-0.5, 0.5, 8000).astype(np.float32), 16000)
+    rows = [Row(tmp_path / "scene.png", tmp_path / "clip.wav", "a bell", (tmp_path / "mask.png",)),
+            Row(tmp_path / "scene.png", tmp_path / "clip.wav", "a bell")]
+    data = precompute(generator, rows, generator.frames(0.32), "diffusion", ("conditioner", "unet"), None)
+    cut_image, cut_region = crop_to_region(image, region, CROP)
+    encoder = generator.image_encoder
+    with torch.no_grad():
+        expected = encoder(encoder.preprocess([cut_image, image])).half()
+    torch.testing.assert_close(data["patches"], expected)
+    grid = torch.from_numpy(mask_to_grid(cut_region, encoder.grid_size)).half()
+    torch.testing.assert_close(data["mask_grid"][0], grid)
+    assert data["has_mask"].tolist() == [True, False]
