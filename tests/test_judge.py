@@ -10,6 +10,7 @@ from sounding.data.manifest import read_manifest
 from sounding.evaluation import judge as judge_module
 from sounding.evaluation.acc import acc_of, evaluate_acc, read_targets
 from sounding.evaluation.judge import Judge, evaluate_scenes, holds_all, windows
+from sounding.evaluation.paired import compare, mcnemar_p
 from tone_data import RATE, tone, tone_dataset, tone_judge  # noqa: F401  (fixtures)
 
 
@@ -86,3 +87,20 @@ def test_acc_counts_silence_as_wrong_and_rejects_unknown_labels(tone_judge, tmp_
     assert result.acc == 0.0 and result.acc_top3 == 0.0 and result.silent_clips == 1
     with pytest.raises(ValueError, match="unicorn"):
         acc_of([(tmp_path / "bird" / "0.wav", "unicorn")], judge)
+
+
+def test_paired_counts_the_rows_one_set_gets_right_and_the_other_wrong(tone_judge, tmp_path):
+    _write_clips(tmp_path / "a", [("car", tone("car", 60)), ("dog", tone("dog", 61)), ("bird", tone("bird", 62))])
+    _write_clips(tmp_path / "b", [("car", tone("dog", 63)), ("dog", tone("dog", 64)), ("bird", tone("car", 65))])
+    result = compare(tmp_path / "a", tmp_path / "b", tone_judge[0])
+    assert (result.clips, result.first_acc, result.only_first, result.only_second) == (3, 1.0, 2, 0)
+    assert result.p_value == 0.5 and abs(result.second_acc - 1 / 3) < 1e-3
+    _write_clips(tmp_path / "c", [("car", tone("car", 66))])
+    with pytest.raises(ValueError, match="same clips"):
+        compare(tmp_path / "a", tmp_path / "c", tone_judge[0])
+
+
+def test_mcnemar_p_is_the_exact_two_sided_binomial():
+    assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0
+    assert mcnemar_p(0, 6) == mcnemar_p(6, 0) == 2 / 64
+    assert abs(mcnemar_p(21, 10) - 0.0708) < 1e-4

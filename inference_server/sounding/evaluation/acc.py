@@ -50,20 +50,30 @@ def read_targets(clips: Path) -> list[tuple[Path, str]]:
     raise FileNotFoundError(f"{clips}: neither a CSV file nor a folder")
 
 
-def acc_of(targets: list[tuple[Path, str]], judge: Judge) -> AccResult:
+def check_targets(targets: list[tuple[Path, str]], judge: Judge) -> None:
+    """Every target label must be one of the judge's classes, and there must be clips at all."""
     unknown = sorted({label for _, label in targets} - set(judge.labels))
     if unknown:
         raise ValueError(f"target labels the judge does not know: {', '.join(unknown)}")
     if not targets:
         raise ValueError("no clips to score")
+
+
+def judge_clip(path: Path, label: str, judge: Judge) -> tuple[np.ndarray, int, bool]:
+    """The judge's class probabilities for one clip, the target's index, and whether the top class is the target
+    (a silent clip scores all zeros: it is wrong whatever its target)."""
+    audio, rate = decode_audio(Path(path).read_bytes())
+    scores = judge.classify(audio, rate)
+    target = judge.labels.index(label)
+    return scores, target, bool(scores.max() > 0 and np.argmax(scores) == target)
+
+
+def acc_of(targets: list[tuple[Path, str]], judge: Judge) -> AccResult:
+    check_targets(targets, judge)
     per_class = defaultdict(lambda: [0, 0])
     confusions, probabilities, silent, top3 = Counter(), [], 0, 0
     for path, label in targets:
-        audio, rate = decode_audio(Path(path).read_bytes())
-        scores = judge.classify(audio, rate)
-        target = judge.labels.index(label)
-        # A silent clip scores all zeros: it is wrong whatever its target.
-        correct = bool(scores.max() > 0 and np.argmax(scores) == target)
+        scores, target, correct = judge_clip(path, label, judge)
         silent += int(scores.max() == 0)
         top3 += bool(scores.max() > 0 and target in np.argsort(scores)[-TOP_K:])
         per_class[label][0] += correct

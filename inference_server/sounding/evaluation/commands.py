@@ -1,4 +1,4 @@
-"""``sounding eval judge``, ``sounding eval acc`` and ``sounding eval generated``."""
+"""``sounding eval judge``, ``sounding eval acc``, ``sounding eval paired`` and ``sounding eval generated``."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +25,13 @@ def register(commands) -> None:
     acc.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
     acc.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
     acc.set_defaults(func=_acc)
+
+    paired = commands["eval"].add_parser(
+        "paired", help="two sets of clips for the same rows judged clip by clip, with the exact McNemar test")
+    paired.add_argument("first", type=Path, help="a CSV or folder as for `eval acc` (e.g. runs/eval-a/mask.csv)")
+    paired.add_argument("second", type=Path, help="the same rows' clips from another generator")
+    paired.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
+    paired.set_defaults(func=_paired)
 
     generated = commands["eval"].add_parser(
         "generated", help="generate clips for the test split (mask, text, two-object scenes) and judge them")
@@ -61,6 +68,13 @@ def _acc(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
+    return 0
+
+
+def _paired(args: argparse.Namespace) -> int:
+    from sounding.evaluation.paired import compare
+
+    print(json.dumps(compare(args.first, args.second, args.judge).to_dict(), indent=2))
     return 0
 
 
