@@ -24,7 +24,7 @@ def dataset_and_judge(tmp_path_factory):
                               compose=ComposeConfig(size=64)), modules=[fake_source(reserved=False)])
     judge = tmp_path_factory.mktemp("judge")
     train_judge(data, judge, JudgeTrainConfig(epochs=1, samples_per_epoch=32, batch_size=16,
-                                              model={"channels": (8, 8), "window_seconds": 1.0}))
+                                              model={"channels": (8, 8), "window_seconds": 1.0, "members": 1}))
     return data, judge
 
 

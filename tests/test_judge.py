@@ -1,5 +1,6 @@
 """The judge and ACC on a synthetic Foley-Mini of tones (real code paths, tiny sizes)."""
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from sounding.data.build import MANIFEST_NAME
 from sounding.data.manifest import read_manifest
 from sounding.evaluation import judge as judge_module
 from sounding.evaluation.acc import acc_of, evaluate_acc, read_targets
-from sounding.evaluation.judge import Judge, evaluate_scenes, holds_all, windows
+from sounding.evaluation.judge import Judge, JudgeConfig, evaluate_scenes, holds_all, windows
 from sounding.evaluation.paired import compare, mcnemar_p
 from tone_data import RATE, tone, tone_dataset, tone_judge  # noqa: F401  (fixtures)
 
@@ -45,6 +46,28 @@ def test_loaded_judge_gives_probabilities(tone_judge):
     at_44k = judge.classify(np.repeat(tone("car", 99), 2)[: 2 * RATE], 2 * RATE)
     assert int(np.argmax(at_44k)) == judge.labels.index("car")
     assert not judge.classify(np.zeros(RATE, dtype=np.float32), RATE).any()  # silence matches no class
+
+
+def test_the_judge_averages_its_members(tone_judge):
+    out, metrics = tone_judge
+    judge = Judge.load(out)
+    assert len(judge.nets) == 2 and [member["seed"] for member in metrics["members"]] == [0, 1]
+    assert all(1 <= member["epoch"] <= 6 and len(member["history"]) == 6 for member in metrics["members"])
+    first, second = (net.state_dict()["head.1.weight"] for net in judge.nets)
+    assert not np.allclose(first.numpy(), second.numpy())  # two seeds, two nets
+    audio = tone("bird", 42)
+    alone = [Judge([net]).classify(audio, RATE) for net in judge.nets]
+    np.testing.assert_allclose(judge.classify(audio, RATE), np.mean(alone, axis=0), atol=1e-6)
+
+
+def test_a_judge_from_before_ensembles_or_without_members_is_refused(tone_judge, tmp_path):
+    config = json.loads((tone_judge[0] / "config.json").read_text())
+    del config["members"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="retrain it with `sounding eval judge"):
+        Judge.load(tmp_path)
+    with pytest.raises(ValueError, match="at least one member"):
+        JudgeConfig(labels=["bird", "car"], members=0)
 
 
 def test_module_classify_returns_a_dict(tone_judge):

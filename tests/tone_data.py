@@ -52,5 +52,5 @@ def tone_dataset(tmp_path_factory):
 def tone_judge(tone_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("judge")
     config = JudgeTrainConfig(epochs=6, samples_per_epoch=96, batch_size=16, learning_rate=1e-2, eq_db=6.0,
-                              model={"channels": (16, 16), "window_seconds": 1.0})
+                              model={"channels": (16, 16), "window_seconds": 1.0, "members": 2})
     return out, train_judge(tone_dataset, out, config)

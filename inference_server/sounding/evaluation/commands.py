@@ -17,7 +17,9 @@ def register(commands) -> None:
     judge.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
     judge.add_argument("--out", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory (weights, config, metrics)")
     judge.add_argument("--epochs", type=int, default=None)
-    judge.add_argument("--seed", type=int, default=0)
+    judge.add_argument("--seed", type=int, default=0, help="member i trains with seed + i")
+    judge.add_argument("--members", type=int, default=None,
+                       help="nets whose probabilities the judge averages (default: JudgeConfig's)")
     judge.set_defaults(func=_judge)
 
     acc = commands["eval"].add_parser("acc", help="ACC: share of generated clips the judge assigns to their target")
@@ -54,6 +56,8 @@ def _judge(args: argparse.Namespace) -> int:
     config = JudgeTrainConfig(seed=args.seed)
     if args.epochs is not None:
         config.epochs = args.epochs
+    if args.members is not None:
+        config.model["members"] = args.members
     metrics = train_judge(args.data, args.out, config)
     print(json.dumps(metrics, indent=2))
     return 0
