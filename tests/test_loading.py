@@ -121,6 +121,11 @@ def test_model_directory_with_a_broken_component(tmp_path):
         load_generator(str(tmp_path / "model"))
 
 
+def test_the_shipped_foley_mini_runs_the_named_config():
+    shipped = ModelConfig.load(sounding.model.loading.PACKAGE_WEIGHTS / "foley-mini" / "sounding.json")
+    assert shipped == named_config("foley-mini")  # what `sounding train --config foley-mini` builds is what ships
+
+
 def test_foley_mini_needs_training_and_builds_for_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SOUNDING_WEIGHTS", str(tmp_path))
     monkeypatch.setattr(sounding.model.loading, "PACKAGE_WEIGHTS", tmp_path / "package")  # hide the shipped weights

@@ -23,9 +23,10 @@ def box_region(shape, top, left, height, width) -> np.ndarray:
     return region
 
 
-def cropping_tiny():
+def cropping_tiny(background=None):
     data = json.loads(named_config("tiny").to_json())
-    return ModelConfig.from_dict({**data, "region_crop": {"scale": CROP.scale, "margin": CROP.margin}})
+    return ModelConfig.from_dict({**data, "region_crop": {"scale": CROP.scale, "margin": CROP.margin,
+                                                          "background": background}})
 
 
 def test_the_box_is_a_square_centred_on_the_region():
@@ -47,11 +48,24 @@ def test_a_box_larger_than_the_picture_keeps_the_whole_side():
     assert region[rows, cols].sum() == region.sum()
 
 
+def test_a_background_greys_everything_outside_the_region_inside_the_box():
+    image = np.random.default_rng(2).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    region = box_region((60, 80), 20, 30, 10, 6)
+    plain_image, plain_region = crop_to_region(image, region, CROP)
+    grey_image, grey_region = crop_to_region(image, region, RegionCropConfig(background=128))
+    np.testing.assert_array_equal(grey_region, plain_region)
+    np.testing.assert_array_equal(grey_image[grey_region], plain_image[plain_region])
+    assert grey_image.dtype == np.uint8 and (grey_image[~grey_region] == 128).all()
+    assert not (plain_image[~plain_region] == 128).all()
+
+
 def test_empty_regions_bad_settings_and_mismatched_sizes_are_errors():
     with pytest.raises(ValueError, match="empty"):
         region_box(np.zeros((10, 10), bool), CROP)
     with pytest.raises(ValueError, match="scale"):
         RegionCropConfig(scale=0.5)
+    with pytest.raises(ValueError, match="grey level"):
+        RegionCropConfig(background=300)
     with pytest.raises(ValueError, match="differ"):
         crop_to_region(np.zeros((10, 12, 3), np.uint8), np.ones((10, 10), bool), CROP)
 
@@ -60,6 +74,20 @@ def test_the_config_round_trips_through_json():
     config = cropping_tiny()
     assert config.region_crop == CROP
     assert ModelConfig.from_dict(json.loads(config.to_json())) == config
+    grey = cropping_tiny(background=128)
+    assert ModelConfig.from_dict(json.loads(grey.to_json())).region_crop == RegionCropConfig(background=128)
+
+
+def test_a_greying_generator_encodes_a_click_on_the_grey_cut_picture():
+    plain, greying = build_generator(named_config("tiny")), build_generator(cropping_tiny(background=128))
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    region = box_region((64, 96), 10, 20, 20, 14)
+    grey_image, grey_region = crop_to_region(image, region, RegionCropConfig(background=128))
+    clicked = greying.condition([image], [None], [region]).condition
+    torch.testing.assert_close(clicked, plain.condition([grey_image], [None], [grey_region]).condition)
+    cut_image, cut_region = crop_to_region(image, region, CROP)
+    assert not torch.allclose(clicked, plain.condition([cut_image], [None], [cut_region]).condition)
 
 
 def test_a_cropping_generator_encodes_a_click_on_the_cut_picture_and_text_on_the_whole():
