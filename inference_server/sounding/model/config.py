@@ -66,8 +66,8 @@ class TextEncoderConfig:
     arch: dict[str, Any] = field(default_factory=dict)
 
 
-#: The grey that replaces a clicked object's surroundings (``RegionCropConfig.background``): the image encoders'
-#: mean colour, so the blanked pixels enter the encoder as zeros and carry nothing.
+#: The grey that replaces a clicked object's surroundings (``RegionCropConfig.background``): EfficientNet-Lite's
+#: mean colour (0.498), so the blanked pixels enter that encoder as near zeros and carry next to nothing.
 NEUTRAL_GREY = 128
 
 
