@@ -24,6 +24,30 @@ WARM_START_COMPONENTS = ("image_encoder", "text_encoder", "conditioner", "unet",
 
 
 @dataclass
+class ViewAugmentConfig:
+    """Ranges of the random views ``TrainConfig.image_views`` adds (``sounding.training.views``): factors are drawn
+    uniformly from (low, high); ``crop_scale`` multiplies the model's region-crop scale (a larger factor shows the
+    object smaller in its view)."""
+
+    flip: float = 0.5
+    brightness: tuple[float, float] = (0.75, 1.25)
+    saturation: tuple[float, float] = (0.5, 1.5)
+    contrast: tuple[float, float] = (0.75, 1.25)
+    crop_scale: tuple[float, float] = (0.85, 1.35)
+    rotation_degrees: float = 15.0
+
+    def __post_init__(self):
+        for name in ("brightness", "saturation", "contrast", "crop_scale"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"view_augment.{name} must be a range 0 < low <= high, got {(low, high)}")
+            setattr(self, name, (float(low), float(high)))
+        if not 0.0 <= self.flip <= 1.0 or self.rotation_degrees < 0:
+            raise ValueError(f"view_augment needs 0 <= flip <= 1 and rotation_degrees >= 0, got {self.flip} "
+                             f"and {self.rotation_degrees}")
+
+
+@dataclass
 class TrainConfig:
     #: The model to start from: a named model config or a model directory (e.g. a "vae" stage's output).
     model: str = "tiny"
@@ -60,6 +84,11 @@ class TrainConfig:
     #: audio and its caption (``training.data.read_rows``). Not in the paper's recipe, where clicking several objects
     #: is only a union at test time. foley-mini does not use it (measured worse, docs/method.md "Scene mixes").
     scene_mixes: bool = False
+    #: Encodings cached per row: the row's own view, then ``image_views - 1`` random views of its picture
+    #: (``view_augment``); each step takes one of them per row. 1 is the paper's training (one view). Needs a frozen
+    #: image encoder (the cache holds its features).
+    image_views: int = 1
+    view_augment: ViewAugmentConfig = field(default_factory=ViewAugmentConfig)
     clip_seconds: float = 10.24
     batch_size: int = PAPER_BATCH_SIZE
     max_steps: int = 100_000
@@ -82,6 +111,11 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig keys: {sorted(unknown)}")
         data = {k: tuple(v) if k in ("train", "betas") else v for k, v in data.items()}
+        if isinstance(data.get("view_augment"), dict):
+            unknown = set(data["view_augment"]) - {f.name for f in dataclasses.fields(ViewAugmentConfig)}
+            if unknown:
+                raise ValueError(f"unknown view_augment keys: {sorted(unknown)}")
+            data["view_augment"] = ViewAugmentConfig(**data["view_augment"])
         config = cls(**data)
         config.validate()
         return config
@@ -107,6 +141,11 @@ class TrainConfig:
                              "train it in the 'vae' stage")
         if len(vae_parts) > 1:
             raise ValueError(f"train either the whole VAE or its decoder, not both: {sorted(vae_parts)}")
+        if self.image_views < 1:
+            raise ValueError(f"image_views must be >= 1, got {self.image_views}")
+        if self.image_views > 1 and "image_encoder" in self.trained_components():
+            raise ValueError("image_views > 1 caches the frozen image encoder's features; it cannot train the "
+                             "image encoder")
         if not self.manifest:
             raise ValueError("the training config needs a manifest (CSV or JSONL)")
 

@@ -20,6 +20,8 @@ from sounding.model.config import RegionCropConfig
 from sounding.model.generator import ObjectAwareGenerator
 from sounding.model.masking import mask_to_grid
 from sounding.model.region_crop import crop_to_region
+from sounding.training.config import ViewAugmentConfig
+from sounding.training.views import augmented_view
 
 #: Accepted column names: the short ones, or the Foley-Mini manifest's (sounding.data.manifest).
 COLUMNS = {"image": ("image", "image_path"), "audio": ("audio", "audio_path"), "caption": ("caption",),
@@ -110,6 +112,14 @@ def row_view(row: Row, crop: RegionCropConfig | None) -> tuple[np.ndarray, np.nd
     return crop_to_region(image, region, crop) if crop is not None else (image, region)
 
 
+def row_views(row: Row, crop: RegionCropConfig | None, views: int, augment: ViewAugmentConfig,
+              rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """The row's own view (:func:`row_view`) followed by ``views - 1`` random views of its picture."""
+    image = load_image(row.image)
+    region = load_masks(row.masks) if row.masks else None
+    return [row_view(row, crop)] + [augmented_view(image, region, crop, augment, rng) for _ in range(views - 1)]
+
+
 def clip_log_mel(path: Path, log_mel: LogMel, frames: int) -> torch.Tensor:
     """Audio file -> AudioLDM-normalised waveform, padded / cut to ``frames`` -> log-mel (frames, n_mels)."""
     wav = normalize_waveform(read_audio(path, log_mel.config.sample_rate))
@@ -140,14 +150,21 @@ def fingerprint(rows: list[Row], *parts: object) -> str:
 
 @torch.no_grad()
 def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, stage: str,
-               trained: tuple[str, ...], cache: Path | None) -> dict[str, torch.Tensor]:
+               trained: tuple[str, ...], cache: Path | None, views: int = 1,
+               augment: ViewAugmentConfig | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
     """Tensors for every row, on the CPU, floats in float16. Always "mel" (vae stage) or the VAE posterior's "latent_mean" and
     "latent_std" (diffusion stage); "patches" when the image encoder is frozen, else "pixels"; "query" when the text
-    encoder is frozen; "mask_grid" and "has_mask" for rows with masks."""
+    encoder is frozen; "mask_grid" and "has_mask" for rows with masks. With ``views`` > 1, "patches" and
+    "mask_grid" gain a view axis after the row's (:func:`row_views`; row ``i``'s random views drawn from
+    ``seed`` and ``i``)."""
+    if views > 1 and "image_encoder" in trained:
+        raise ValueError("several views per row need a frozen image encoder (their features are cached)")
+    augment = augment or ViewAugmentConfig()
     encoders = [generator.vae] + [getattr(generator, part) for part in ("image_encoder", "text_encoder")
                                   if part not in trained]
     crop = generator.config.region_crop
-    key = fingerprint(rows, frames, stage, sorted(trained), generator.config.name, crop, weights_digest(*encoders))
+    key = fingerprint(rows, frames, stage, sorted(trained), generator.config.name, crop, weights_digest(*encoders),
+                      *((views, augment, seed) if views > 1 else ()))
     if cache is not None and cache.is_file():
         from safetensors import safe_open
 
@@ -167,15 +184,22 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
             posterior = generator.vae.encode(mels[start:start + CHUNK, None].to(device)).latent_dist
             tensors["latent_mean"].append(posterior.mean.cpu())
             tensors["latent_std"].append(posterior.std.cpu())
-            views = [row_view(row, crop) for row in chunk]
-            pixels = generator.image_encoder.preprocess([image for image, _ in views])
+            if views > 1:
+                seen = [view for i, row in enumerate(chunk, start)
+                        for view in row_views(row, crop, views, augment, np.random.default_rng([seed, i]))]
+            else:
+                seen = [row_view(row, crop) for row in chunk]
+            pixels = generator.image_encoder.preprocess([image for image, _ in seen])
             if "image_encoder" in trained:
                 tensors["pixels"].append(pixels.cpu())
             else:
-                tensors["patches"].append(generator.image_encoder(pixels).cpu())
-            tensors["mask_grid"].append(torch.stack([
+                patches = torch.cat([generator.image_encoder(pixels[s:s + CHUNK]).cpu()
+                                     for s in range(0, len(pixels), CHUNK)])
+                tensors["patches"].append(patches.unflatten(0, (len(chunk), views)) if views > 1 else patches)
+            grids = torch.stack([
                 torch.from_numpy(mask_to_grid(region, grid)) if region is not None else torch.ones(grid * grid)
-                for _, region in views]))
+                for _, region in seen])
+            tensors["mask_grid"].append(grids.unflatten(0, (len(chunk), views)) if views > 1 else grids)
         tensors = {k: torch.cat(v) for k, v in tensors.items() if v}
         if "text_encoder" not in trained:
             tensors["query"] = torch.cat([generator.text_encoder([row.caption for row in rows[s:s + CHUNK]]).cpu()

@@ -199,7 +199,8 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     rows: list[Row] = read_rows(config.manifest, config.split, config.scene_mixes)
     frames = latent_frames(config.clip_seconds, generator.hop_seconds, frame_multiple(generator.unet, generator.vae))
     with accelerator.main_process_first():  # the main process writes the cache, the others then read it
-        data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE)
+        data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE,
+                          config.image_views, config.view_augment, config.seed)
     captions = [row.caption for row in rows]
     # 3. Objective and optimiser (AdamW, the paper's betas and weight decay).
     objective = (VaeObjective if config.stage == "vae" else DiffusionObjective)(generator, config)
@@ -222,8 +223,11 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         rng = torch.Generator().manual_seed(config.seed + step)
         index = torch.randint(0, len(rows), (config.batch_size,), generator=rng)
         index = index[accelerator.process_index::accelerator.num_processes]
-        batch = {k: (v[index].float() if v.is_floating_point() else v[index]).to(accelerator.device)
-                 for k, v in data.items()}
+        picked = {k: v[index] for k, v in data.items()}
+        if config.image_views > 1:  # one cached view per row (the patches and their mask grid share the view axis)
+            view = torch.randint(0, config.image_views, (len(index),), generator=rng)
+            picked.update({k: picked[k][torch.arange(len(index)), view] for k in ("patches", "mask_grid")})
+        batch = {k: (v.float() if v.is_floating_point() else v).to(accelerator.device) for k, v in picked.items()}
         loss = objective(batch, [captions[i] for i in index], rng)
         accelerator.backward(loss)
         optimizer.step()
