@@ -1,8 +1,9 @@
 """`sounding eval generated` end to end: a Foley-Mini built from a synthetic source, a tiny judge trained on it, the
-tiny model generating the test split's clips in all three modes."""
+tiny model generating the test split's clips in all three modes, on exact masks and on segmented clicks."""
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 from test_data_build import fake_source
@@ -10,6 +11,8 @@ from test_data_build import fake_source
 from sounding.cli import main
 from sounding.data.build import BuildConfig, build_dataset
 from sounding.data.compose import ComposeConfig
+from sounding.engine import ObjectMask
+from sounding.evaluation.generated import ClickedRegions
 from sounding.evaluation.judge import JudgeTrainConfig, train_judge
 
 LIMIT = 2
@@ -45,6 +48,7 @@ def test_eval_generated_writes_clips_csvs_and_metrics(dataset_and_judge, tmp_pat
         rows = _csv_rows(out / f"{mode}.csv")
         assert len(rows) == LIMIT and all((out / row["audio_path"]).is_file() for row in rows)
         assert metrics[mode]["clips"] == LIMIT and 0.0 <= metrics[mode]["acc"] <= 1.0
+        assert "mean_iou" not in metrics[mode]
     assert metrics["scenes"]["scenes"] == LIMIT
     # per scene: one clip per clicked object (labelled) and one with both clicked (unlabelled)
     assert len(list((out / "scenes").glob("*.wav"))) == 3 * LIMIT
@@ -59,3 +63,49 @@ def test_eval_generated_rejects_unknown_modes_and_a_bad_limit(dataset_and_judge,
         main(common + ["--modes", "mask", "sing"])
     with pytest.raises(ValueError, match="limit"):
         main(common + ["--limit", "0"])
+    with pytest.raises(ValueError, match="clicks must be at least 1"):
+        main(common + ["--segmenter", "superpixel", "--clicks", "0"])
+    with pytest.raises(ValueError, match="give one"):
+        main(common + ["--clicks", "2"])
+
+
+def test_eval_generated_on_segmented_clicks(dataset_and_judge, tmp_path):
+    data, judge = dataset_and_judge
+    out = tmp_path / "eval"
+    assert main(["eval", "generated", "--model", "tiny", "--data", str(data), "--judge", str(judge), "--out",
+                 str(out), "--limit", str(LIMIT), "--modes", "mask", "scenes", "--segmenter", "superpixel",
+                 "--clicks", "2", "--threads", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["mask"]["clips"] == LIMIT and metrics["scenes"]["scenes"] == LIMIT
+    for mode in ("mask", "scenes"):
+        assert 0.0 < metrics[mode]["mean_iou"] <= 1.0
+
+
+class HalfSegmenter:
+    """Keeps the left half of the clicked object (or nothing, when ``empty``)."""
+
+    def __init__(self, truth, empty=False):
+        self.truth, self.empty = truth, empty
+        self.calls = 0
+
+    def segment(self, image, points, labels):
+        self.calls += 1
+        mask = np.zeros_like(self.truth)
+        if not self.empty:
+            mask[:, :self.truth.shape[1] // 2] = self.truth[:, :self.truth.shape[1] // 2]
+        return ObjectMask(mask=mask, score=1.0)
+
+
+def test_clicked_regions_use_the_segmenters_mask_and_keep_its_iou():
+    image = np.zeros((8, 8, 3), np.uint8)
+    truth = np.zeros((8, 8), bool)
+    truth[2:6, 2:6] = True
+    assert ClickedRegions()(image, truth, "row") is truth
+    assert ClickedRegions().summary() == {}
+    segmenter = HalfSegmenter(truth)
+    regions = ClickedRegions(segmenter, clicks=2)
+    region = regions(image, truth, "row")
+    assert region.sum() == 8 and (region <= truth).all() and segmenter.calls == 2
+    assert regions.summary() == {"mean_iou": 0.5} and regions.summary() == {}
+    with pytest.raises(ValueError, match="row-7: the segmenter returned an empty mask"):
+        ClickedRegions(HalfSegmenter(truth, empty=True))(image, truth, "row-7")

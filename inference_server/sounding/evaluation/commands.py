@@ -46,6 +46,11 @@ def register(commands) -> None:
                                 "parser does not import torch)")
     generated.add_argument("--limit", type=int, default=None,
                            help="only the first N rows (scenes: N scenes) of each mode, for a quick check")
+    generated.add_argument("--segmenter", default=None,
+                           help="regions from clicks segmented by this (a built-in name such as clicknet-learned, or "
+                                "SAM weights) instead of the exact masks")
+    generated.add_argument("--clicks", type=int, default=1,
+                           help="clicks per object with --segmenter, placed by the standard protocol (default 1)")
     add_threads_option(generated)
     generated.set_defaults(func=_generated)
 
@@ -85,5 +90,6 @@ def _paired(args: argparse.Namespace) -> int:
 def _generated(args: argparse.Namespace) -> int:
     from sounding.evaluation.generated import MODES, evaluate_generated
 
-    evaluate_generated(args.model, args.data, args.judge, args.out, tuple(args.modes or MODES), args.limit)
+    evaluate_generated(args.model, args.data, args.judge, args.out, tuple(args.modes or MODES), args.limit,
+                       args.segmenter, args.clicks)
     return 0

@@ -6,6 +6,11 @@
   the share it names as the other object's class. Clicking both (union of the masks): the share of clips with both
   classes among the judge's three most probable.
 
+The clicked regions are the rows' exact masks (what the Blender add-on sends from a render's id map) unless a
+segmenter is given: then each region is that segmenter's mask after ``clicks`` clicks placed by the standard protocol
+(:func:`sounding.segmentation.clicks.next_click`) against the exact mask, as for a user clicking on an image, and
+each mode's metrics also give the regions' mean IoU.
+
 Clips are written as ``<out>/<mode>/<row id>.wav`` with a ``<out>/<mode>.csv`` (audio_path, label) that
 ``sounding eval acc`` reads (for scenes: the one-click clips, labelled with the clicked class); the numbers go to
 ``<out>/metrics.json``. The command is ``sounding eval generated --model foley-mini --out runs/eval-foley-mini``.
@@ -15,14 +20,18 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sounding.audio.io import encode_audio
-from sounding.engine import GenerationRequest
+from sounding.engine import GenerationRequest, Segmenter
 from sounding.evaluation.acc import acc_of
 from sounding.evaluation.judge import TOP_K, Judge, holds_all
+from sounding.segmentation import load_segmenter
+from sounding.segmentation.clicks import iou
+from sounding.segmentation.evaluate import click_masks
 from sounding.training.data import load_image, load_mask
 
 MODES = ("mask", "text", "scenes")
@@ -30,6 +39,30 @@ METRICS_FILE = "metrics.json"
 #: Clips generated per call (one batch through the sampler).
 BATCH = 8
 SEED = 0
+
+
+@dataclass
+class ClickedRegions:
+    """The region a click gives for an object whose exact mask is ``truth``: the mask itself, or with a segmenter,
+    its mask after ``clicks`` protocol clicks (the IoUs kept for the metrics)."""
+
+    segmenter: Segmenter | None = None
+    clicks: int = 1
+    ious: list[float] = field(default_factory=list)
+
+    def __call__(self, image: np.ndarray, truth: np.ndarray, name: str) -> np.ndarray:
+        if self.segmenter is None:
+            return truth
+        mask = click_masks(self.segmenter, image, truth, self.clicks)[-1]
+        if not mask.any():
+            raise ValueError(f"{name}: the segmenter returned an empty mask for {self.clicks} click(s)")
+        self.ious.append(iou(mask, truth))
+        return mask
+
+    def summary(self) -> dict:
+        """The mean IoU of the regions since the last summary (nothing for exact masks), and a fresh start."""
+        ious, self.ious = self.ious, []
+        return {"mean_iou": round(float(np.mean(ious)), 4)} if ious else {}
 
 
 def _requests(items, generator, seed: int) -> list[GenerationRequest]:
@@ -70,23 +103,24 @@ def _test_rows(data: Path) -> list[dict]:
         return [row for row in csv.DictReader(handle) if row["split"] == "test"]
 
 
-def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: int | None) -> dict:
+def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: int | None,
+            regions: ClickedRegions) -> dict:
     rows = [row for row in _test_rows(data) if not row["scene_id"]][:limit]
     items = []
     for row in rows:
         image = load_image(data / row["image_path"])
         if mode == "mask":
-            region = load_mask(data / row["mask_path"]) if row["mask_path"] else np.ones(image.shape[:2], bool)
-            items.append((image, region, None))
+            truth = load_mask(data / row["mask_path"]) if row["mask_path"] else np.ones(image.shape[:2], bool)
+            items.append((image, regions(image, truth, row["id"]), None))
         else:
             items.append((image, None, row["caption"]))
     clips = _generate(generator, items, SEED)
     targets = _write(out, mode, [row["id"] for row in rows], [row["label"] for row in rows], clips,
                      generator.info.sample_rate)
-    return acc_of(targets, judge).to_dict()
+    return {**acc_of(targets, judge).to_dict(), **regions.summary()}
 
 
-def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None) -> dict:
+def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, regions: ClickedRegions) -> dict:
     objects = defaultdict(list)
     for row in _test_rows(data):
         if row["scene_id"]:
@@ -97,7 +131,7 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None) -
     items, ids, labels = [], [], []
     for first, second in pairs:
         image = load_image(data / first["image_path"])
-        masks = [load_mask(data / row["mask_path"]) for row in (first, second)]
+        masks = [regions(image, load_mask(data / row["mask_path"]), row["id"]) for row in (first, second)]
         for row, mask in zip((first, second), masks):
             items.append((image, mask, None))
             ids.append(row["id"])
@@ -120,26 +154,32 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None) -
     clicks = 2 * len(pairs)
     return {"scenes": len(pairs), "one_click_clicked_class": round(clicked / clicks, 4),
             "one_click_other_class": round(other / clicks, 4),
-            f"both_clicked_both_in_top{TOP_K}": round(both / len(pairs), 4)}
+            f"both_clicked_both_in_top{TOP_K}": round(both / len(pairs), 4), **regions.summary()}
 
 
 def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes: tuple[str, ...] = MODES,
-                       limit: int | None = None) -> dict:
+                       limit: int | None = None, segmenter: str | None = None, clicks: int = 1) -> dict:
     """Generate and judge each mode in turn (``limit``: the first N rows, or scenes, of each); ``metrics.json`` is
-    rewritten after every mode, so a long run's finished modes are kept if a later one fails."""
+    rewritten after every mode, so a long run's finished modes are kept if a later one fails. ``segmenter`` (a name
+    or path for :func:`sounding.segmentation.load_segmenter`) and ``clicks``: regions from clicks, not exact masks."""
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
+    if clicks < 1:
+        raise ValueError(f"clicks must be at least 1, got {clicks}")
+    if clicks > 1 and segmenter is None:
+        raise ValueError("clicks place points for a segmenter: give one (exact masks need no clicks)")
     from sounding.model.loading import load_generator
 
     generator, judge = load_generator(model), Judge.load(judge_dir)
+    regions = ClickedRegions(load_segmenter(segmenter) if segmenter is not None else None, clicks)
     data, out = Path(data), Path(out)
     metrics = {}
     for mode in modes:
-        metrics[mode] = (_scenes(generator, judge, data, out, limit) if mode == "scenes"
-                         else _single(generator, judge, data, out, mode, limit))
+        metrics[mode] = (_scenes(generator, judge, data, out, limit, regions) if mode == "scenes"
+                         else _single(generator, judge, data, out, mode, limit, regions))
         out.mkdir(parents=True, exist_ok=True)
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         print(json.dumps({mode: metrics[mode]}, indent=2), flush=True)

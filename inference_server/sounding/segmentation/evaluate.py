@@ -26,20 +26,24 @@ class ClickCurve:
                 **{f"se@{k + 1}": round(v, 4) for k, v in enumerate(self.standard_error)}}
 
 
-def click_ious(segmenter: Segmenter, image: np.ndarray, truth: np.ndarray, clicks: int) -> list[float]:
-    """IoU after each of ``clicks`` simulated clicks on one image; once the mask is exact the IoU stays 1."""
-    points, labels, ious = [], [], []
+def click_masks(segmenter: Segmenter, image: np.ndarray, truth: np.ndarray, clicks: int) -> list[np.ndarray]:
+    """The segmenter's mask after each of ``clicks`` simulated clicks on one image; once the mask is exact, the
+    protocol has nothing left to correct and the mask stays."""
+    points, labels, masks = [], [], []
     prediction = None
     for _ in range(clicks):
         click = next_click(truth, prediction)
-        if click is None:
-            ious.append(1.0)
-            continue
-        points.append((click.x, click.y))
-        labels.append(int(click.positive))
-        prediction = segmenter.segment(image, np.array(points, np.float32), np.array(labels, np.int64)).mask
-        ious.append(iou(prediction, truth))
-    return ious
+        if click is not None:
+            points.append((click.x, click.y))
+            labels.append(int(click.positive))
+            prediction = segmenter.segment(image, np.array(points, np.float32), np.array(labels, np.int64)).mask
+        masks.append(prediction)
+    return masks
+
+
+def click_ious(segmenter: Segmenter, image: np.ndarray, truth: np.ndarray, clicks: int) -> list[float]:
+    """IoU after each of ``clicks`` simulated clicks on one image."""
+    return [iou(mask, truth) for mask in click_masks(segmenter, image, truth, clicks)]
 
 
 def evaluate(segmenter: Segmenter, samples, name: str, clicks: int = 3) -> ClickCurve:
