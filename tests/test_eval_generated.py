@@ -2,9 +2,11 @@
 tiny model generating the test split's clips in all three modes, on exact masks and on segmented clicks."""
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from test_data_build import fake_source
 
@@ -14,6 +16,7 @@ from sounding.data.compose import ComposeConfig
 from sounding.engine import ObjectMask
 from sounding.evaluation.generated import ClickedRegions
 from sounding.evaluation.judge import JudgeTrainConfig, train_judge
+from sounding.evaluation.paired import compare
 
 LIMIT = 2
 #: Enough scenes that the test split holds two-object ones.
@@ -67,6 +70,8 @@ def test_eval_generated_rejects_unknown_modes_and_a_bad_limit(dataset_and_judge,
         main(common + ["--segmenter", "superpixel", "--clicks", "0"])
     with pytest.raises(ValueError, match="give one"):
         main(common + ["--clicks", "2"])
+    with pytest.raises(ValueError, match="seeds must be at least 1"):
+        main(common + ["--seeds", "0"])
 
 
 def test_eval_generated_on_segmented_clicks(dataset_and_judge, tmp_path):
@@ -79,6 +84,25 @@ def test_eval_generated_on_segmented_clicks(dataset_and_judge, tmp_path):
     assert metrics["mask"]["clips"] == LIMIT and metrics["scenes"]["scenes"] == LIMIT
     for mode in ("mask", "scenes"):
         assert 0.0 < metrics[mode]["mean_iou"] <= 1.0
+
+
+def test_eval_generated_with_several_seeds_keeps_a_folder_per_seed(dataset_and_judge, tmp_path):
+    data, judge = dataset_and_judge
+    out = tmp_path / "eval"
+    assert main(["eval", "generated", "--model", "tiny", "--data", str(data), "--judge", str(judge), "--out",
+                 str(out), "--limit", str(LIMIT), "--modes", "mask", "scenes", "--seeds", "2", "--threads", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["mask"]["clips"] == 2 * LIMIT and metrics["mask"]["seeds"] == 2
+    assert metrics["scenes"]["scenes"] == LIMIT and metrics["scenes"]["seeds"] == 2
+    rows = _csv_rows(out / "mask.csv")
+    names = {seed: sorted(Path(row["audio_path"]).name for row in rows if f"/seed{seed}/" in row["audio_path"])
+             for seed in (0, 1)}
+    assert len(names[0]) == LIMIT and names[0] == names[1]
+    assert len(list((out / "scenes").glob("seed*/*.wav"))) == 2 * 3 * LIMIT
+    seed0, seed1 = (soundfile.read(out / "mask" / f"seed{n}" / names[0][0])[0] for n in (0, 1))
+    assert not np.allclose(seed0, seed1)
+    paired = compare(out / "mask.csv", out / "mask.csv", judge)
+    assert (paired.clips, paired.rows, paired.only_first, paired.only_second) == (2 * LIMIT, LIMIT, 0, 0)
 
 
 class HalfSegmenter:

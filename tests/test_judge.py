@@ -116,11 +116,36 @@ def test_paired_counts_the_rows_one_set_gets_right_and_the_other_wrong(tone_judg
     _write_clips(tmp_path / "a", [("car", tone("car", 60)), ("dog", tone("dog", 61)), ("bird", tone("bird", 62))])
     _write_clips(tmp_path / "b", [("car", tone("dog", 63)), ("dog", tone("dog", 64)), ("bird", tone("car", 65))])
     result = compare(tmp_path / "a", tmp_path / "b", tone_judge[0])
-    assert (result.clips, result.first_acc, result.only_first, result.only_second) == (3, 1.0, 2, 0)
+    assert (result.clips, result.rows, result.first_acc, result.only_first, result.only_second) == (3, 3, 1.0, 2, 0)
     assert result.p_value == 0.5 and abs(result.second_acc - 1 / 3) < 1e-3
     _write_clips(tmp_path / "c", [("car", tone("car", 66))])
     with pytest.raises(ValueError, match="same clips"):
         compare(tmp_path / "a", tmp_path / "c", tone_judge[0])
+
+
+def _seeded_clips(root, rows):
+    """``rows``: (row name, target, [sound of seed 0, sound of seed 1, ...]) -> a CSV as `eval generated --seeds`
+    writes it (one folder per seed, a row's clips sharing a file name)."""
+    lines = []
+    for name, label, sounds in rows:
+        for seed, sound in enumerate(sounds):
+            audio_prep.write_wav(root / f"seed{seed}" / f"{name}.wav", sound)
+            lines.append([f"seed{seed}/{name}.wav", label])
+    with open(root / "clips.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["audio_path", "label"])
+        writer.writerows(sorted(lines))
+    return root / "clips.csv"
+
+
+def test_paired_with_several_seeds_counts_rows_not_clips(tone_judge, tmp_path):
+    first = _seeded_clips(tmp_path / "a", [("r1", "car", [tone("car", 70), tone("car", 71)]),
+                                           ("r2", "dog", [tone("dog", 72), tone("car", 73)])])
+    second = _seeded_clips(tmp_path / "b", [("r1", "car", [tone("car", 74), tone("dog", 75)]),
+                                            ("r2", "dog", [tone("bird", 76), tone("dog", 77)])])
+    result = compare(first, second, tone_judge[0])
+    assert (result.clips, result.rows, result.only_first, result.only_second) == (4, 2, 1, 0)
+    assert result.first_acc == 0.75 and result.second_acc == 0.5 and result.p_value == 1.0
 
 
 def test_mcnemar_p_is_the_exact_two_sided_binomial():

@@ -51,6 +51,8 @@ def register(commands) -> None:
                                 "SAM weights) instead of the exact masks")
     generated.add_argument("--clicks", type=int, default=1,
                            help="clicks per object with --segmenter, placed by the standard protocol (default 1)")
+    generated.add_argument("--seeds", type=int, default=1,
+                           help="clips per row (or click), from clip seeds 0, 1, ...: less noise from the sampler")
     add_threads_option(generated)
     generated.set_defaults(func=_generated)
 
@@ -91,5 +93,5 @@ def _generated(args: argparse.Namespace) -> int:
     from sounding.evaluation.generated import MODES, evaluate_generated
 
     evaluate_generated(args.model, args.data, args.judge, args.out, tuple(args.modes or MODES), args.limit,
-                       args.segmenter, args.clicks)
+                       args.segmenter, args.clicks, args.seeds)
     return 0

@@ -13,7 +13,8 @@ each mode's metrics also give the regions' mean IoU.
 
 Clips are written as ``<out>/<mode>/<row id>.wav`` with a ``<out>/<mode>.csv`` (audio_path, label) that
 ``sounding eval acc`` reads (for scenes: the one-click clips, labelled with the clicked class); the numbers go to
-``<out>/metrics.json``. The command is ``sounding eval generated --model foley-mini --out runs/eval-foley-mini``.
+``<out>/metrics.json``. With several clip seeds (``seeds``), each seed's clips go to ``<out>/<mode>/seed<n>/``, so
+that a row's clips share a file name and ``sounding eval paired`` can compare two generators row by row. The command is ``sounding eval generated --model foley-mini --out runs/eval-foley-mini``.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ MODES = ("mask", "text", "scenes")
 METRICS_FILE = "metrics.json"
 #: Clips generated per call (one batch through the sampler).
 BATCH = 8
+#: The first clip seed; with ``seeds`` > 1 the clips of seed ``SEED + n`` go to ``<mode>/seed<n>/``.
 SEED = 0
 
 
@@ -72,25 +74,30 @@ def _requests(items, generator, seed: int) -> list[GenerationRequest]:
             for image, region, text in items]
 
 
-def _generate(generator, items: list[tuple], seed: int) -> list[np.ndarray]:
+def _generate(generator, items: list[tuple], seeds: int) -> list[list[np.ndarray]]:
+    """Per clip seed (``SEED``, ``SEED + 1``, ...), one clip per item."""
     clips = []
-    for start in range(0, len(items), BATCH):
-        results = generator.generate(_requests(items[start:start + BATCH], generator, seed), lambda *_: None)
-        clips += [variations[0] for variations in results]
+    for seed in range(SEED, SEED + seeds):
+        clips.append([])
+        for start in range(0, len(items), BATCH):
+            results = generator.generate(_requests(items[start:start + BATCH], generator, seed), lambda *_: None)
+            clips[-1] += [variations[0] for variations in results]
     return clips
 
 
-def _write(out: Path, mode: str, ids: list[str], labels: list[str | None], clips: list[np.ndarray],
+def _write(out: Path, mode: str, ids: list[str], labels: list[str | None], clips: list[list[np.ndarray]],
            rate: int) -> list[tuple[Path, str]]:
-    """The clips as WAV files; the (file, label) pairs of those with a label, also as ``<mode>.csv``."""
-    folder = out / mode
-    folder.mkdir(parents=True, exist_ok=True)
+    """The clips as WAV files (one folder per seed when there are several, so that a row's clips share a file
+    name); the (file, label) pairs of those with a label, also as ``<mode>.csv``."""
     targets = []
-    for clip_id, label, clip in zip(ids, labels, clips):
-        path = folder / f"{clip_id}.wav"
-        path.write_bytes(encode_audio(clip, rate))
-        if label is not None:
-            targets.append((path, label))
+    for n, seed_clips in enumerate(clips):
+        folder = out / mode if len(clips) == 1 else out / mode / f"seed{n}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for clip_id, label, clip in zip(ids, labels, seed_clips):
+            path = folder / f"{clip_id}.wav"
+            path.write_bytes(encode_audio(clip, rate))
+            if label is not None:
+                targets.append((path, label))
     with open(out / f"{mode}.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["audio_path", "label"])
@@ -104,7 +111,7 @@ def _test_rows(data: Path) -> list[dict]:
 
 
 def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: int | None,
-            regions: ClickedRegions) -> dict:
+            regions: ClickedRegions, seeds: int) -> dict:
     rows = [row for row in _test_rows(data) if not row["scene_id"]][:limit]
     items = []
     for row in rows:
@@ -114,13 +121,14 @@ def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: in
             items.append((image, regions(image, truth, row["id"]), None))
         else:
             items.append((image, None, row["caption"]))
-    clips = _generate(generator, items, SEED)
+    clips = _generate(generator, items, seeds)
     targets = _write(out, mode, [row["id"] for row in rows], [row["label"] for row in rows], clips,
                      generator.info.sample_rate)
-    return {**acc_of(targets, judge).to_dict(), **regions.summary()}
+    return {**acc_of(targets, judge).to_dict(), "seeds": seeds, **regions.summary()}
 
 
-def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, regions: ClickedRegions) -> dict:
+def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, regions: ClickedRegions,
+            seeds: int) -> dict:
     objects = defaultdict(list)
     for row in _test_rows(data):
         if row["scene_id"]:
@@ -139,29 +147,32 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, r
         items.append((image, masks[0] | masks[1], None))
         ids.append(f"{first['scene_id']}-both")
         labels.append(None)
-    clips = _generate(generator, items, SEED)
+    clips = _generate(generator, items, seeds)
     _write(out, "scenes", ids, labels, clips, generator.info.sample_rate)
     index = {label: i for i, label in enumerate(judge.labels)}
     clicked = other = both = 0
-    for n, (first, second) in enumerate(pairs):
-        one = [judge.classify(clip, generator.info.sample_rate) for clip in clips[3 * n:3 * n + 2]]
-        for scores, (mine, theirs) in zip(one, ((first, second), (second, first))):
-            top = int(np.argmax(scores)) if scores.max() > 0 else -1
-            clicked += top == index[mine["label"]]
-            other += top == index[theirs["label"]]
-        scores = judge.classify(clips[3 * n + 2], generator.info.sample_rate)
-        both += holds_all(scores, [index[first["label"]], index[second["label"]]])
-    clicks = 2 * len(pairs)
-    return {"scenes": len(pairs), "one_click_clicked_class": round(clicked / clicks, 4),
+    for seed_clips in clips:
+        for n, (first, second) in enumerate(pairs):
+            one = [judge.classify(clip, generator.info.sample_rate) for clip in seed_clips[3 * n:3 * n + 2]]
+            for scores, (mine, theirs) in zip(one, ((first, second), (second, first))):
+                top = int(np.argmax(scores)) if scores.max() > 0 else -1
+                clicked += top == index[mine["label"]]
+                other += top == index[theirs["label"]]
+            scores = judge.classify(seed_clips[3 * n + 2], generator.info.sample_rate)
+            both += holds_all(scores, [index[first["label"]], index[second["label"]]])
+    clicks, mixes = 2 * len(pairs) * seeds, len(pairs) * seeds
+    return {"scenes": len(pairs), "seeds": seeds, "one_click_clicked_class": round(clicked / clicks, 4),
             "one_click_other_class": round(other / clicks, 4),
-            f"both_clicked_both_in_top{TOP_K}": round(both / len(pairs), 4), **regions.summary()}
+            f"both_clicked_both_in_top{TOP_K}": round(both / mixes, 4), **regions.summary()}
 
 
 def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes: tuple[str, ...] = MODES,
-                       limit: int | None = None, segmenter: str | None = None, clicks: int = 1) -> dict:
+                       limit: int | None = None, segmenter: str | None = None, clicks: int = 1,
+                       seeds: int = 1) -> dict:
     """Generate and judge each mode in turn (``limit``: the first N rows, or scenes, of each); ``metrics.json`` is
     rewritten after every mode, so a long run's finished modes are kept if a later one fails. ``segmenter`` (a name
-    or path for :func:`sounding.segmentation.load_segmenter`) and ``clicks``: regions from clicks, not exact masks."""
+    or path for :func:`sounding.segmentation.load_segmenter`) and ``clicks``: regions from clicks, not exact masks.
+    ``seeds``: clips per row (or click), from clip seed ``SEED`` on."""
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
@@ -169,6 +180,8 @@ def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes
         raise ValueError(f"limit must be at least 1, got {limit}")
     if clicks < 1:
         raise ValueError(f"clicks must be at least 1, got {clicks}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
     if clicks > 1 and segmenter is None:
         raise ValueError("clicks place points for a segmenter: give one (exact masks need no clicks)")
     from sounding.model.loading import load_generator
@@ -178,8 +191,8 @@ def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes
     data, out = Path(data), Path(out)
     metrics = {}
     for mode in modes:
-        metrics[mode] = (_scenes(generator, judge, data, out, limit, regions) if mode == "scenes"
-                         else _single(generator, judge, data, out, mode, limit, regions))
+        metrics[mode] = (_scenes(generator, judge, data, out, limit, regions, seeds) if mode == "scenes"
+                         else _single(generator, judge, data, out, mode, limit, regions, seeds))
         out.mkdir(parents=True, exist_ok=True)
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         print(json.dumps({mode: metrics[mode]}, indent=2), flush=True)
