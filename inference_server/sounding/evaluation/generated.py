@@ -14,7 +14,8 @@ each mode's metrics also give the regions' mean IoU.
 Clips are written as ``<out>/<mode>/<row id>.wav`` with a ``<out>/<mode>.csv`` (audio_path, label) that
 ``sounding eval acc`` reads (for scenes: the one-click clips, labelled with the clicked class); the numbers go to
 ``<out>/metrics.json``. With several clip seeds (``seeds``), each seed's clips go to ``<out>/<mode>/seed<n>/``, so
-that a row's clips share a file name and ``sounding eval paired`` can compare two generators row by row. The command is ``sounding eval generated --model foley-mini --out runs/eval-foley-mini``.
+that a row's clips share a file name and ``sounding eval paired`` can compare two generators row by row. The command
+is ``sounding eval generated --model foley-mini --out runs/eval-foley-mini``.
 """
 from __future__ import annotations
 
@@ -67,22 +68,20 @@ class ClickedRegions:
         return {"mean_iou": round(float(np.mean(ious)), 4)} if ious else {}
 
 
-def _requests(items, generator, seed: int) -> list[GenerationRequest]:
+def _requests(items, generator, seed: int, variations: int) -> list[GenerationRequest]:
     info = generator.info
     return [GenerationRequest(image=image, region=region, text=text, duration=info.default_duration, seed=seed,
-                              steps=info.default_steps, guidance=info.default_guidance)
+                              steps=info.default_steps, guidance=info.default_guidance, variations=variations)
             for image, region, text in items]
 
 
 def _generate(generator, items: list[tuple], seeds: int) -> list[list[np.ndarray]]:
-    """Per clip seed (``SEED``, ``SEED + 1``, ...), one clip per item."""
-    clips = []
-    for seed in range(SEED, SEED + seeds):
-        clips.append([])
-        for start in range(0, len(items), BATCH):
-            results = generator.generate(_requests(items[start:start + BATCH], generator, seed), lambda *_: None)
-            clips[-1] += [variations[0] for variations in results]
-    return clips
+    """Per clip seed (``SEED``, ``SEED + 1``, ...), one clip per item: the seeds are an item's variations, so its
+    condition is encoded once."""
+    per_item = []
+    for start in range(0, len(items), BATCH):
+        per_item += generator.generate(_requests(items[start:start + BATCH], generator, SEED, seeds), lambda *_: None)
+    return [[variations[n] for variations in per_item] for n in range(seeds)]
 
 
 def _write(out: Path, mode: str, ids: list[str], labels: list[str | None], clips: list[list[np.ndarray]],
