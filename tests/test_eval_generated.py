@@ -72,6 +72,21 @@ def test_eval_generated_rejects_unknown_modes_and_a_bad_limit(dataset_and_judge,
         main(common + ["--clicks", "2"])
     with pytest.raises(ValueError, match="seeds must be at least 1"):
         main(common + ["--seeds", "0"])
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        main(common + ["--split", "dev"])
+
+
+def test_eval_generated_scores_the_split_it_is_given(dataset_and_judge, tmp_path):
+    data, judge = dataset_and_judge
+    out = tmp_path / "eval-train"
+    assert main(["eval", "generated", "--model", "tiny", "--data", str(data), "--judge", str(judge), "--out",
+                 str(out), "--modes", "mask", "--limit", str(LIMIT), "--split", "train", "--threads", "1"]) == 0
+    manifest = _csv_rows(data / "manifest.csv")
+    train_rows = [row for row in manifest if row["split"] == "train" and not row["scene_id"]][:LIMIT]
+    assert len(train_rows) == LIMIT
+    written = sorted(path.stem for path in (out / "mask").glob("*.wav"))
+    assert written == sorted(row["id"] for row in train_rows)
+    assert json.loads((out / "metrics.json").read_text())["mask"]["clips"] == LIMIT
 
 
 def test_eval_generated_on_segmented_clicks(dataset_and_judge, tmp_path):

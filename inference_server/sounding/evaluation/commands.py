@@ -53,6 +53,9 @@ def register(commands) -> None:
                            help="clicks per object with --segmenter, placed by the standard protocol (default 1)")
     generated.add_argument("--seeds", type=int, default=1,
                            help="clips per row (or click), from clip seeds 0, 1, ...: less noise from the sampler")
+    generated.add_argument("--split", default="test",
+                           help="manifest split to score: test (default), val (to choose a training's length "
+                                "without the test rows) or train")
     add_threads_option(generated)
     generated.set_defaults(func=_generated)
 
@@ -93,5 +96,5 @@ def _generated(args: argparse.Namespace) -> int:
     from sounding.evaluation.generated import MODES, evaluate_generated
 
     evaluate_generated(args.model, args.data, args.judge, args.out, tuple(args.modes or MODES), args.limit,
-                       args.segmenter, args.clicks, args.seeds)
+                       args.segmenter, args.clicks, args.seeds, args.split)
     return 0

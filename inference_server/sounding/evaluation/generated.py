@@ -1,4 +1,5 @@
-"""Scores a generator on the Foley-Mini test split with the judge (the paper's ACC and its two-object tests).
+"""Scores a generator on the Foley-Mini test split with the judge (the paper's ACC and its two-object tests); another
+split (``split``: val, to choose a training's length without looking at the test rows) is scored alike.
 
 - ``mask``: one clip per single-object row, the clicked region = the row's mask -> ACC (``acc.acc_of``).
 - ``text``: the same rows in text-attention mode (no region; the row's caption as the query), ablation (iv).
@@ -37,6 +38,8 @@ from sounding.segmentation.evaluate import click_masks
 from sounding.training.data import load_image, load_mask
 
 MODES = ("mask", "text", "scenes")
+#: Manifest splits that can be scored (train: pictures and recordings the generator learnt from).
+SPLITS = ("test", "val", "train")
 METRICS_FILE = "metrics.json"
 #: Clips generated per call (one batch through the sampler).
 BATCH = 8
@@ -104,14 +107,16 @@ def _write(out: Path, mode: str, ids: list[str], labels: list[str | None], clips
     return targets
 
 
-def _test_rows(data: Path) -> list[dict]:
+def _split_rows(data: Path, split: str) -> list[dict]:
     with open(data / "manifest.csv", newline="") as handle:
-        return [row for row in csv.DictReader(handle) if row["split"] == "test"]
+        return [row for row in csv.DictReader(handle) if row["split"] == split]
 
 
 def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: int | None,
-            regions: ClickedRegions, seeds: int) -> dict:
-    rows = [row for row in _test_rows(data) if not row["scene_id"]][:limit]
+            regions: ClickedRegions, seeds: int, split: str) -> dict:
+    rows = [row for row in _split_rows(data, split) if not row["scene_id"]][:limit]
+    if not rows:
+        raise ValueError(f"{data}: the {split} split has no single-object rows")
     items = []
     for row in rows:
         image = load_image(data / row["image_path"])
@@ -127,14 +132,14 @@ def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: in
 
 
 def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, regions: ClickedRegions,
-            seeds: int) -> dict:
+            seeds: int, split: str) -> dict:
     objects = defaultdict(list)
-    for row in _test_rows(data):
+    for row in _split_rows(data, split):
         if row["scene_id"]:
             objects[row["scene_id"]].append(row)
     pairs = [rows for rows in objects.values() if len(rows) == 2][:limit]
     if not pairs:
-        raise ValueError(f"{data}: the test split has no two-object scenes")
+        raise ValueError(f"{data}: the {split} split has no two-object scenes")
     items, ids, labels = [], [], []
     for first, second in pairs:
         image = load_image(data / first["image_path"])
@@ -167,11 +172,11 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, r
 
 def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes: tuple[str, ...] = MODES,
                        limit: int | None = None, segmenter: str | None = None, clicks: int = 1,
-                       seeds: int = 1) -> dict:
+                       seeds: int = 1, split: str = "test") -> dict:
     """Generate and judge each mode in turn (``limit``: the first N rows, or scenes, of each); ``metrics.json`` is
     rewritten after every mode, so a long run's finished modes are kept if a later one fails. ``segmenter`` (a name
     or path for :func:`sounding.segmentation.load_segmenter`) and ``clicks``: regions from clicks, not exact masks.
-    ``seeds``: clips per row (or click), from clip seed ``SEED`` on."""
+    ``seeds``: clips per row (or click), from clip seed ``SEED`` on. ``split``: the manifest split scored."""
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
@@ -181,6 +186,8 @@ def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes
         raise ValueError(f"clicks must be at least 1, got {clicks}")
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
     if clicks > 1 and segmenter is None:
         raise ValueError("clicks place points for a segmenter: give one (exact masks need no clicks)")
     from sounding.model.loading import load_generator
@@ -190,8 +197,8 @@ def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes
     data, out = Path(data), Path(out)
     metrics = {}
     for mode in modes:
-        metrics[mode] = (_scenes(generator, judge, data, out, limit, regions, seeds) if mode == "scenes"
-                         else _single(generator, judge, data, out, mode, limit, regions, seeds))
+        metrics[mode] = (_scenes(generator, judge, data, out, limit, regions, seeds, split) if mode == "scenes"
+                         else _single(generator, judge, data, out, mode, limit, regions, seeds, split))
         out.mkdir(parents=True, exist_ok=True)
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         print(json.dumps({mode: metrics[mode]}, indent=2), flush=True)
