@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from sounding.audio.io import encode_audio
+from sounding.data.manifest import SPLITS
 from sounding.engine import GenerationRequest, Segmenter
 from sounding.evaluation.acc import acc_of
 from sounding.evaluation.judge import TOP_K, Judge, holds_all
@@ -38,8 +39,6 @@ from sounding.segmentation.evaluate import click_masks
 from sounding.training.data import load_image, load_mask
 
 MODES = ("mask", "text", "scenes")
-#: Manifest splits that can be scored (train: pictures and recordings the generator learnt from).
-SPLITS = ("test", "val", "train")
 METRICS_FILE = "metrics.json"
 #: Clips generated per call (one batch through the sampler).
 BATCH = 8
