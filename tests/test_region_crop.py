@@ -12,7 +12,9 @@ from sounding.model.config import ModelConfig, RegionCropConfig, named_config
 from sounding.model.loading import build_generator
 from sounding.model.masking import mask_to_grid
 from sounding.model.region_crop import crop_to_region, region_box
+from sounding.training.config import TrainConfig
 from sounding.training.data import Row, precompute
+from sounding.training.loop import DiffusionObjective
 
 CROP = RegionCropConfig(scale=1.2, margin=8)
 
@@ -122,3 +124,36 @@ def test_training_rows_with_a_mask_are_cached_cut_to_it(tmp_path):
     grid = torch.from_numpy(mask_to_grid(cut_region, encoder.grid_size)).half()
     torch.testing.assert_close(data["mask_grid"][0], grid)
     assert data["has_mask"].tolist() == [True, False]
+
+
+def test_captions_attend_over_the_whole_picture_and_clicks_keep_the_crops_spread(tmp_path):
+    generator = build_generator(cropping_tiny())
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    region = box_region((64, 96), 40, 10, 12, 16)
+    Image.fromarray(image).save(tmp_path / "scene.png")
+    Image.fromarray(region.astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    soundfile.write(tmp_path / "clip.wav", rng.uniform(-0.5, 0.5, 8000).astype(np.float32), 16000)
+    rows = [Row(tmp_path / "scene.png", tmp_path / "clip.wav", "a bell", (tmp_path / "mask.png",))] * 2
+    parts = ("conditioner", "unet")
+    assert "caption_patches" not in precompute(generator, rows, generator.frames(0.32), "diffusion", parts, None)
+    data = precompute(generator, rows, generator.frames(0.32), "diffusion", parts, None, whole_picture_captions=True)
+    encoder = generator.image_encoder
+    with torch.no_grad():
+        whole = encoder(encoder.preprocess([image])).half()
+    torch.testing.assert_close(data["caption_patches"][:1], whole)
+    torch.testing.assert_close(data["caption_mask_grid"][0], torch.from_numpy(mask_to_grid(region, encoder.grid_size)).half())
+    assert not torch.allclose(data["caption_patches"], data["patches"])
+
+    batch = {k: v.float() if v.is_floating_point() else v for k, v in data.items()}
+    objective = DiffusionObjective(generator, TrainConfig(manifest="m.csv", attention_mask_weight=1.0))
+    conditioner = generator.conditioner.eval()
+    with torch.no_grad():
+        crop_spread = conditioner.attention(batch["patches"], batch["query"]).std(dim=-1, unbiased=False).mean(0)
+    conditioner.train()
+    with torch.no_grad():
+        loss = objective(batch, ["a bell"] * 2, torch.Generator().manual_seed(0))
+        # The click's spread is the crop's, though the captions' condition came from the whole picture.
+        torch.testing.assert_close(conditioner.attention_std, crop_spread)
+        crop_only = {k: v for k, v in batch.items() if not k.startswith("caption_")}
+        assert objective(crop_only, ["a bell"] * 2, torch.Generator().manual_seed(0)) != loss

@@ -100,13 +100,14 @@ def test_training_with_hard_masks_ablation(masked_manifest, tmp_path):
 
 def test_attention_to_mask_is_a_kl_to_the_normalised_mask():
     grid = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
-    batch = {"mask_grid": grid, "has_mask": torch.tensor([True, False])}
+    has_mask = torch.tensor([True, False])
     matching = torch.tensor([[0.0, 0.5, 0.5, 0.0], [0.7, 0.1, 0.1, 0.1]])[:, None]  # row 2 has no mask: ignored
-    assert DiffusionObjective.attention_to_mask(matching, batch).item() == pytest.approx(0.0, abs=1e-6)
+    assert DiffusionObjective.attention_to_mask(matching, grid, has_mask).item() == pytest.approx(0.0, abs=1e-6)
     uniform = torch.full((2, 1, 4), 0.25)
-    assert DiffusionObjective.attention_to_mask(uniform, batch).item() == pytest.approx(np.log(2.0), rel=1e-5)
-    no_masks = {"mask_grid": grid, "has_mask": torch.tensor([False, False])}
-    assert DiffusionObjective.attention_to_mask(uniform, no_masks).item() == 0.0
+    assert DiffusionObjective.attention_to_mask(uniform, grid, has_mask).item() == pytest.approx(np.log(2.0),
+                                                                                               rel=1e-5)
+    no_masks = torch.tensor([False, False])
+    assert DiffusionObjective.attention_to_mask(uniform, grid, no_masks).item() == 0.0
 
 
 def test_attention_mask_weight_pulls_the_attention_onto_the_mask(masked_manifest, tmp_path):

@@ -55,8 +55,10 @@ class ObjectAwareConditioner(ModelMixin, ConfigMixin):
         """(B, N, D) -> (B, heads, N, D / heads)."""
         return x.unflatten(-1, (self.config.num_heads, -1)).transpose(1, 2)
 
-    def attention(self, patches: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Softmax weights of the text query over the patches, (B, heads, N); each row sums to 1."""
+    def attention(self, patches: torch.Tensor, text: torch.Tensor, record_spread: bool = True) -> torch.Tensor:
+        """Softmax weights of the text query over the patches, (B, heads, N); each row sums to 1. In training their
+        spread is recorded for :meth:`mask_spread` unless ``record_spread`` is False (patches of a view that a click
+        never sees, such as the whole picture when the model crops clicks)."""
         keys = self._heads(self.to_key(patches + self.position))
         query = self._heads(self.to_query(text)[:, None])  # (B, heads, 1, d)
         if self.config.attention == "dot":
@@ -64,7 +66,7 @@ class ObjectAwareConditioner(ModelMixin, ConfigMixin):
         else:  # Bahdanau: v^T tanh(q + k)
             scores = self.to_score(torch.tanh(query + keys))[..., 0]
         weights = scores.softmax(dim=-1)
-        if self.training:
+        if self.training and record_spread:
             with torch.no_grad():
                 std = weights.std(dim=-1, unbiased=False).mean(0)
                 self.attention_std.lerp_(std, STD_MOMENTUM if self.attention_std.any() else 1.0)

@@ -88,6 +88,11 @@ class TrainConfig:
     #: (``view_augment``); each step takes one of them per row. 1 is the paper's training (one view). Needs a frozen
     #: image encoder (the cache holds its features).
     image_views: int = 1
+    #: With a model that crops clicks (``ModelConfig.region_crop``), the text attention of the rows not drawn for
+    #: mask substitution attends over the whole picture, as a caption without a click does at inference; the crop
+    #: view (``False``, stage 7's recipe) taught it only pictures already cut to the object (docs/method.md,
+    #: "Captions see the whole picture"). Its spread, the one a click is rescaled to, stays the crop view's.
+    whole_picture_captions: bool = True
     view_augment: ViewAugmentConfig = field(default_factory=ViewAugmentConfig)
     clip_seconds: float = 10.24
     batch_size: int = PAPER_BATCH_SIZE

@@ -151,20 +151,24 @@ def fingerprint(rows: list[Row], *parts: object) -> str:
 @torch.no_grad()
 def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, stage: str,
                trained: tuple[str, ...], cache: Path | None, views: int = 1,
-               augment: ViewAugmentConfig | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Tensors for every row, on the CPU, floats in float16. Always "mel" (vae stage) or the VAE posterior's "latent_mean" and
-    "latent_std" (diffusion stage); "patches" when the image encoder is frozen, else "pixels"; "query" when the text
-    encoder is frozen; "mask_grid" and "has_mask" for rows with masks. With ``views`` > 1, "patches" and
-    "mask_grid" gain a view axis after the row's (:func:`row_views`; row ``i``'s random views drawn from
-    ``seed`` and ``i``)."""
+               augment: ViewAugmentConfig | None = None, seed: int = 0,
+               whole_picture_captions: bool = False) -> dict[str, torch.Tensor]:
+    """Tensors for every row, on the CPU, floats in float16. Always "mel" (vae stage) or the VAE posterior's
+    "latent_mean" and "latent_std" (diffusion stage); "patches" when the image encoder is frozen, else "pixels";
+    "query" when the text encoder is frozen; "mask_grid" and "has_mask" for rows with masks. With ``views`` > 1,
+    "patches" and "mask_grid" gain a view axis after the row's (:func:`row_views`; row ``i``'s random views drawn
+    from ``seed`` and ``i``). With ``whole_picture_captions`` and a model that crops clicks, "caption_patches" and
+    "caption_mask_grid" hold the same views of the whole picture, uncropped (what a caption alone attends over)."""
     if views > 1 and "image_encoder" in trained:
         raise ValueError("several views per row need a frozen image encoder (their features are cached)")
     augment = augment or ViewAugmentConfig()
     encoders = [generator.vae] + [getattr(generator, part) for part in ("image_encoder", "text_encoder")
                                   if part not in trained]
     crop = generator.config.region_crop
+    # The crop view always; the whole picture too where captions should see it and differs from a click's view.
+    croppings = {"": crop} | ({"caption_": None} if whole_picture_captions and crop is not None else {})
     key = fingerprint(rows, frames, stage, sorted(trained), generator.config.name, crop, weights_digest(*encoders),
-                      *((views, augment, seed) if views > 1 else ()))
+                      *((views, augment, seed) if views > 1 else ()), *(("caption",) if len(croppings) > 1 else ()))
     if cache is not None and cache.is_file():
         from safetensors import safe_open
 
@@ -177,30 +181,22 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
         tensors = {"mel": mels}
     else:
         device = generator.device
-        grid = generator.image_encoder.grid_size
-        tensors = {"latent_mean": [], "latent_std": [], "patches": [], "pixels": [], "mask_grid": []}
+        tensors = {"latent_mean": [], "latent_std": []}
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start:start + CHUNK]
             posterior = generator.vae.encode(mels[start:start + CHUNK, None].to(device)).latent_dist
             tensors["latent_mean"].append(posterior.mean.cpu())
             tensors["latent_std"].append(posterior.std.cpu())
-            if views > 1:
-                seen = [view for i, row in enumerate(chunk, start)
-                        for view in row_views(row, crop, views, augment, np.random.default_rng([seed, i]))]
-            else:
-                seen = [row_view(row, crop) for row in chunk]
-            pixels = generator.image_encoder.preprocess([image for image, _ in seen])
-            if "image_encoder" in trained:
-                tensors["pixels"].append(pixels.cpu())
-            else:
-                patches = torch.cat([generator.image_encoder(pixels[s:s + CHUNK]).cpu()
-                                     for s in range(0, len(pixels), CHUNK)])
-                tensors["patches"].append(patches.unflatten(0, (len(chunk), views)) if views > 1 else patches)
-            grids = torch.stack([
-                torch.from_numpy(mask_to_grid(region, grid)) if region is not None else torch.ones(grid * grid)
-                for _, region in seen])
-            tensors["mask_grid"].append(grids.unflatten(0, (len(chunk), views)) if views > 1 else grids)
-        tensors = {k: torch.cat(v) for k, v in tensors.items() if v}
+            for prefix, cropping in croppings.items():
+                if views > 1:
+                    seen = [view for i, row in enumerate(chunk, start)
+                            for view in row_views(row, cropping, views, augment, np.random.default_rng([seed, i]))]
+                else:
+                    seen = [row_view(row, cropping) for row in chunk]
+                for name, value in _encode_views(generator, seen, "image_encoder" in trained).items():
+                    value = value.unflatten(0, (len(chunk), views)) if views > 1 else value
+                    tensors.setdefault(prefix + name, []).append(value)
+        tensors = {k: torch.cat(v) for k, v in tensors.items()}
         if "text_encoder" not in trained:
             tensors["query"] = torch.cat([generator.text_encoder([row.caption for row in rows[s:s + CHUNK]]).cpu()
                                           for s in range(0, len(rows), CHUNK)])
@@ -212,3 +208,20 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
         cache.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(cache), metadata={"fingerprint": key})
     return tensors
+
+
+def _encode_views(generator: ObjectAwareGenerator, seen: list[tuple[np.ndarray, np.ndarray | None]],
+                  train_image_encoder: bool) -> dict[str, torch.Tensor]:
+    """Views (picture, region or None) -> their "pixels" (a trained image encoder) or frozen "patches", and their
+    "mask_grid" (all ones without a region)."""
+    pixels = generator.image_encoder.preprocess([image for image, _ in seen])
+    grid = generator.image_encoder.grid_size
+    if train_image_encoder:
+        encoded = {"pixels": pixels.cpu()}
+    else:
+        encoded = {"patches": torch.cat([generator.image_encoder(pixels[s:s + CHUNK]).cpu()
+                                         for s in range(0, len(pixels), CHUNK)])}
+    encoded["mask_grid"] = torch.stack([
+        torch.from_numpy(mask_to_grid(region, grid)) if region is not None else torch.ones(grid * grid)
+        for _, region in seen])
+    return encoded

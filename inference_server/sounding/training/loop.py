@@ -38,6 +38,8 @@ MODEL_DIR = "model"
 FEATURES_FILE = "features.safetensors"
 CAPTION_HEAD_FILE = "caption_head.safetensors"
 LOG_EVERY = 10
+#: Cached tensors with a view axis (``precompute`` with ``image_views`` > 1); one view per row is taken each step.
+VIEW_KEYS = ("patches", "mask_grid", "caption_patches", "caption_mask_grid")
 SCALING_CLIPS = 256
 
 
@@ -64,18 +66,27 @@ class DiffusionObjective(nn.Module):
         latents = batch["latent_mean"] + batch["latent_std"] * torch.randn(noise_shape, generator=rng).to(device)
         latents = latents * g.vae.config.scaling_factor
         # 2. The condition: text query attending over the image patches; for a share of the rows with a mask,
-        #    the mask substituted for the attention (as a click does at test time).
+        #    the mask substituted for the attention (as a click does at test time). Where the cache holds the
+        #    whole picture apart from a click's crop ("caption_" views), the text attends over the whole picture,
+        #    as a caption alone does at inference, and also over the crop, whose attention spread a click follows.
         patches = batch["patches"] if "patches" in batch else g.image_encoder(batch["pixels"])
         query = batch["query"] if "query" in batch else g.text_encoder(captions)
         weights = g.conditioner.attention(patches, query)
-        attention_loss = self.attention_to_mask(weights, batch) if self.config.attention_mask_weight > 0 else 0.0
+        attention_loss = self.attention_to_mask(weights, batch["mask_grid"], batch.get("has_mask"))
+        if "caption_patches" in batch:
+            text_patches = batch["caption_patches"]
+            text_weights = g.conditioner.attention(text_patches, query, record_spread=False)
+            attention_loss = (attention_loss + self.attention_to_mask(text_weights, batch["caption_mask_grid"],
+                                                                      batch.get("has_mask"))) / 2
+        else:
+            text_patches, text_weights = patches, weights
+        condition = g.conditioner.pool(text_patches, text_weights)
         if self.config.mask_probability > 0:
             # The rule a click without text follows at test time.
             masked = substitute(batch["mask_grid"][:, None].expand_as(weights), g.conditioner.mask_spread())
             chosen = torch.rand(len(weights), generator=rng) < self.config.mask_probability
             use = batch["has_mask"] & chosen.to(weights.device)
-            weights = torch.where(use[:, None, None], masked, weights)
-        condition = g.conditioner.pool(patches, weights)
+            condition = torch.where(use[:, None], g.conditioner.pool(patches, masked), condition)
         alignment_loss = self.caption_alignment(condition, query) if self.caption_head is not None else 0.0
         condition = g.conditioner.drop(condition, self.config.condition_dropout, rng)
         # 3. Forward diffusion at a uniformly drawn timestep.
@@ -94,12 +105,12 @@ class DiffusionObjective(nn.Module):
         return 1 - F.cosine_similarity(self.caption_head(condition), query.detach(), dim=-1).mean()
 
     @staticmethod
-    def attention_to_mask(weights: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def attention_to_mask(weights: torch.Tensor, mask_grid: torch.Tensor,
+                          has_mask: torch.Tensor | None) -> torch.Tensor:
         """KL(normalised mask || attention), averaged over heads and the rows that have a mask (0 without any)."""
-        has_mask = batch.get("has_mask")
         if has_mask is None or not has_mask.any():
             return weights.new_zeros(())
-        grid = batch["mask_grid"][has_mask]
+        grid = mask_grid[has_mask]
         target = (grid / grid.sum(-1, keepdim=True))[:, None]
         kl = torch.xlogy(target, target) - target * weights[has_mask].clamp(min=1e-12).log()
         return kl.sum(-1).mean()
@@ -200,7 +211,7 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     frames = latent_frames(config.clip_seconds, generator.hop_seconds, frame_multiple(generator.unet, generator.vae))
     with accelerator.main_process_first():  # the main process writes the cache, the others then read it
         data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE,
-                          config.image_views, config.view_augment, config.seed)
+                          config.image_views, config.view_augment, config.seed, config.whole_picture_captions)
     captions = [row.caption for row in rows]
     # 3. Objective and optimiser (AdamW, the paper's betas and weight decay).
     objective = (VaeObjective if config.stage == "vae" else DiffusionObjective)(generator, config)
@@ -226,7 +237,7 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         picked = {k: v[index] for k, v in data.items()}
         if config.image_views > 1:  # one cached view per row (the patches and their mask grid share the view axis)
             view = torch.randint(0, config.image_views, (len(index),), generator=rng)
-            picked.update({k: picked[k][torch.arange(len(index)), view] for k in ("patches", "mask_grid")})
+            picked.update({k: picked[k][torch.arange(len(index)), view] for k in VIEW_KEYS if k in picked})
         batch = {k: (v.float() if v.is_floating_point() else v).to(accelerator.device) for k, v in picked.items()}
         loss = objective(batch, [captions[i] for i in index], rng)
         accelerator.backward(loss)
