@@ -88,17 +88,19 @@ def test_the_plain_generator_matches_the_weight_normed_one():
 
 def test_training_lowers_the_mel_error_and_saves_a_loadable_vocoder(packs, tmp_path):
     out, _ = packs
+    # 120 steps at 2e-3: seeds 0, 1 and 3 end at 0.53-0.68 of the untrained error. 60 steps at 5e-3 ended at 0.74
+    # (seed 0), too near the bound: a GAN this small moves by chance, and one full-suite run failed it.
     config = VocoderTrainConfig(hifigan=TINY_HIFIGAN, discriminator=TINY_DISCRIMINATOR, segment_frames=16,
-                                batch_size=4, learning_rate=5e-3, max_steps=60, log_every=20,
+                                batch_size=4, learning_rate=2e-3, max_steps=120, log_every=20,
                                 checkpoint_seconds=1e9, validation_clips=3)
     torch.manual_seed(config.seed)  # the initial weights training starts from
     untrained = SpeechT5HifiGan(SpeechT5HifiGanConfig(**TINY_HIFIGAN))
     log_mel = LogMel(MelConfig())
     before = validate(untrained, WavePack.load(out / "val.npz"), log_mel, clips=3)
     result = train_vocoder(out / "train.npz", tmp_path / "run", config, validation_pack=out / "val.npz")
-    assert result["step"] == 60 and result["val_mel_l1"] < 0.8 * before
+    assert result["step"] == 120 and result["val_mel_l1"] < 0.8 * before
     saved = json.loads((tmp_path / "run" / CONFIG_NAME).read_text())
-    assert saved["max_steps"] == 60 and saved["hifigan"]["upsample_initial_channel"] == 32
+    assert saved["max_steps"] == 120 and saved["hifigan"]["upsample_initial_channel"] == 32
     assert json.loads((tmp_path / "run" / LOG_NAME).read_text())[-1] == result
     vocoder = SpeechT5HifiGan.from_pretrained(tmp_path / "run" / VOCODER_FOLDER, local_files_only=True)
     assert validate(vocoder, WavePack.load(out / "val.npz"), log_mel, clips=3) == pytest.approx(
