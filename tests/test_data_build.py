@@ -9,9 +9,10 @@ import pytest
 import soundfile
 from PIL import Image
 
+from sounding.data import build as build_module
 from sounding.data.build import BuildConfig, build_dataset, scene_caption
 from sounding.data.compose import ComposeConfig, compose_scene
-from sounding.data.images import to_cutout
+from sounding.data.images import IMAGE_ROOTS, to_cutout
 from sounding.data.manifest import read_manifest
 from sounding.data.sources import SourceClip
 
@@ -50,7 +51,8 @@ def fake_source(reserved=True):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("foley-mini")
-    config = BuildConfig(out=out, install=False, scenes_per_clip=0.5, compose=ComposeConfig(size=96))
+    config = BuildConfig(out=out, install=False, scenes_per_clip=0.5, compose=ComposeConfig(size=96),
+                         train_only_images={})
     started = time.monotonic()
     manifest = build_dataset(config, modules=[fake_source()])
     return out, manifest, config, time.monotonic() - started
@@ -144,7 +146,8 @@ def test_a_generation_2_source_keeps_every_old_split(built, tmp_path):
         for label, frequency in FREQUENCIES.items() for index in range(3)]
     second = SimpleNamespace(PACKAGES=(), clips=lambda: clips)
     rows = read_manifest(build_dataset(BuildConfig(out=tmp_path, install=False, scenes_per_clip=0.0,
-                                                   compose=config.compose), modules=[fake_source(), second]))
+                                                   compose=config.compose, train_only_images={}),
+                                       modules=[fake_source(), second]))
     singles = {row.id: row for row in rows if not row.scene_id}
     for row in read_manifest(manifest):
         if not row.scene_id:
@@ -153,3 +156,41 @@ def test_a_generation_2_source_keeps_every_old_split(built, tmp_path):
     for label in FREQUENCIES:
         assert sorted(row.split for row in singles.values() if row.source == "fake2" and row.label == label) == [
             "test", "train", "train"]
+
+
+def test_train_only_pictures_add_train_rows_and_move_nothing(built, tmp_path, monkeypatch):
+    """A train-only picture becomes one more train row with a train clip's audio and recording; every row of the
+    build without it, scenes included, stays as it was."""
+    out, manifest, config, _ = built
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    _picture((250, 250, 10)).save(pictures / "dog_extra.png")
+    monkeypatch.setitem(IMAGE_ROOTS, "fake", (pictures, "CC0-1.0"))
+    monkeypatch.setattr(build_module, "ensure_packages", lambda packages, install: None)
+    rows = read_manifest(build_dataset(BuildConfig(
+        out=tmp_path / "data", install=False, scenes_per_clip=config.scenes_per_clip, compose=config.compose,
+        train_only_images={"dog": ("fake:dog_extra.png",), "bird": ()}), modules=[fake_source()]))
+    before = {row.id: row for row in read_manifest(manifest)}
+    new = [row for row in rows if row.id not in before]
+    assert [(row.label, row.split, row.image_source, row.image_licence) for row in new] == [
+        ("dog", "train", "fake:dog_extra.png", "CC0-1.0")]
+    clip = next(row for row in before.values() if row.audio_path == new[0].audio_path and not row.scene_id)
+    assert (clip.split, clip.label, clip.recording) == ("train", "dog", new[0].recording)
+    mask = np.asarray(Image.open(tmp_path / "data" / new[0].mask_path)) > 0
+    assert 0 < mask.mean() < 1
+    for row in rows:
+        if row.id in before:
+            old = before[row.id]
+            assert (row.split, row.audio_path, row.image_path, row.mask_path) == (
+                old.split, old.audio_path, old.image_path, old.mask_path)
+    assert len(rows) == len(before) + 1
+
+
+def test_a_missing_train_only_picture_is_an_error(built, tmp_path, monkeypatch):
+    monkeypatch.setitem(IMAGE_ROOTS, "fake", (tmp_path, "CC0-1.0"))
+    monkeypatch.setattr(build_module, "ensure_packages", lambda packages, install: None)
+    with pytest.raises(FileNotFoundError, match="1 listed, 0 installed"):
+        build_dataset(BuildConfig(out=tmp_path / "data", install=False, scenes_per_clip=0.0,
+                                  compose=built[2].compose, train_only_images={"dog": ("fake:nowhere.png",)}),
+                      modules=[fake_source()])
+    assert not (tmp_path / "data" / "manifest.csv").exists()

@@ -1,16 +1,19 @@
 """The judge and ACC on a synthetic Foley-Mini of tones (real code paths, tiny sizes)."""
 import csv
+import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from sounding.data import audio_prep
 from sounding.data.build import MANIFEST_NAME
-from sounding.data.manifest import read_manifest
+from sounding.data.manifest import read_manifest, write_manifest
 from sounding.evaluation import judge as judge_module
 from sounding.evaluation.acc import acc_of, evaluate_acc, read_targets
-from sounding.evaluation.judge import Judge, JudgeConfig, evaluate_scenes, holds_all, windows
+from sounding.evaluation.judge import (Judge, JudgeConfig, JudgeTrainConfig, evaluate_scenes, holds_all, train_judge,
+                                       windows)
 from sounding.evaluation.paired import compare, mcnemar_p
 from tone_data import RATE, tone, tone_dataset, tone_judge  # noqa: F401  (fixtures)
 
@@ -152,3 +155,21 @@ def test_mcnemar_p_is_the_exact_two_sided_binomial():
     assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0
     assert mcnemar_p(0, 6) == mcnemar_p(6, 0) == 2 / 64
     assert abs(mcnemar_p(21, 10) - 0.0708) < 1e-4
+
+
+def test_a_picture_variant_is_no_new_judge_example(tone_dataset, tmp_path):
+    """A train row that repeats another's audio with another picture (a picture variant of the build) leaves the
+    judge's examples as they were: same count, and bit-identical weights for the same seed."""
+    rows = read_manifest(tone_dataset / MANIFEST_NAME)
+    clip = next(row for row in rows if row.split == "train" and not row.scene_id)
+    variant = dataclasses.replace(clip, id=clip.id + "-pextra", image_source="fake:extra.png")
+    with_variant = tmp_path / "with-variant"
+    shutil.copytree(tone_dataset, with_variant)
+    write_manifest(with_variant / MANIFEST_NAME, rows + [variant])
+    config = JudgeTrainConfig(epochs=1, samples_per_epoch=32, batch_size=16, model={"channels": (8,), "members": 1})
+    plain = train_judge(tone_dataset, tmp_path / "plain", config)
+    varied = train_judge(with_variant, tmp_path / "varied", config)
+    assert varied["train"]["clips"] == plain["train"]["clips"] == len(
+        [row for row in rows if row.split == "train" and not row.scene_id])
+    assert (tmp_path / "plain" / "judge.safetensors").read_bytes() == (
+        tmp_path / "varied" / "judge.safetensors").read_bytes()

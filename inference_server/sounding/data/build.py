@@ -3,6 +3,7 @@ manifest). Every output file is cached by name, so a second run only re-reads th
 manifest."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter, defaultdict
@@ -15,10 +16,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from sounding.data import audio_prep, renders
-from sounding.data.classes import CLASSES
+from sounding.data.classes import CLASSES, TRAIN_ONLY_IMAGES
 from sounding.data.compose import ComposeConfig, compose_scene
 from sounding.data.images import (IMAGE_PACKAGES, class_image_pool, extract_sweethome3d_icons, image_group,
-                                  image_key, image_licence, image_roots, load_cutout, to_cutout)
+                                  image_key, image_licence, image_pool, image_roots, load_cutout, to_cutout)
 from sounding.data.manifest import ClipRow, check_rows, write_manifest
 from sounding.data.packages import ensure_packages
 from sounding.data.reserved import is_reserved
@@ -48,6 +49,8 @@ class BuildConfig:
     audio: audio_prep.AudioPrepConfig = field(default_factory=audio_prep.AudioPrepConfig)
     #: Gain range (dB) of each object in a scene mix.
     mix_gain_db: tuple[float, float] = (-6.0, 0.0)
+    #: Class -> ``"root:glob"`` pictures shown with train recordings only (:func:`picture_variants`).
+    train_only_images: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(TRAIN_ONLY_IMAGES))
 
     def source_names(self) -> list[str]:
         if self.sources is not None:
@@ -153,6 +156,42 @@ def attach_cutouts(prepared: list[PreparedClip], out: Path, config: BuildConfig)
         item.image_licence = image_licence(root_name, path)
         if not (out / item.cutout_path).exists():
             _save(load_cutout(path), out / item.cutout_path)
+
+
+def picture_variants(prepared: list[PreparedClip], out: Path, config: BuildConfig) -> list[PreparedClip]:
+    """One more train clip for each train-only picture (``config.train_only_images``): the picture with the audio of
+    a train clip of its class, picked by the picture's hash, and the class's caption (the clip's own may name
+    another object: "A blackbird." under an owl). With few pictures per class the generator learns the pictures
+    rather than the object; these add pictures without moving any recording, picture or scene of the splits
+    (scenes are composed from the other clips). A variant shares its clip's recording and audio file."""
+    roots = image_roots(out / "cache" / "sweethome3d")
+    if any(entry.startswith("sweethome3d:") for entries in config.train_only_images.values() for entry in entries):
+        extract_sweethome3d_icons(roots["sweethome3d"][0])
+    train_clips: dict[str, list[PreparedClip]] = defaultdict(list)
+    for item in prepared:
+        if item.split == "train":
+            train_clips[item.clip.label].append(item)
+    variants = []
+    for label, entries in sorted(config.train_only_images.items()):
+        pictures = image_pool(entries, roots)
+        if len(pictures) < len(entries):
+            raise FileNotFoundError(f"train-only pictures of {label!r}: {len(entries)} listed, {len(pictures)} "
+                                    "installed (each entry names one file)")
+        if not train_clips[label]:
+            continue
+        for root_name, path in pictures:
+            relative = path.relative_to(roots[root_name][0])
+            key = image_key(relative)
+            base = train_clips[label][abs(hash_text(key)) % len(train_clips[label])]
+            variant = "-".join(part for part in (base.clip.variant, f"p{key[:8]}") if part)
+            clip = dataclasses.replace(base.clip, variant=variant, caption=scene_caption([label]))
+            item = PreparedClip(clip, "train", base.audio_path,
+                                base.duration_s, cutout_path=f"cutouts/pool/{label}-{key}.png",
+                                image_source=f"{root_name}:{relative}", image_licence=image_licence(root_name, path))
+            if not (out / item.cutout_path).exists():
+                _save(load_cutout(path), out / item.cutout_path)
+            variants.append(item)
+    return variants
 
 
 def _save(image: Image.Image, path: Path) -> None:
@@ -280,13 +319,14 @@ def build_dataset(config: BuildConfig, modules: list | None = None) -> Path:
     clips = keep_trainable_classes(collect_clips(modules), config.min_recordings_per_class)
     if not clips:
         raise ValueError("the sources offered no clips of a class with enough recordings")
-    if any(clip.load_image is None for clip in clips):
+    if any(clip.load_image is None for clip in clips) or config.train_only_images:
         ensure_packages(list(IMAGE_PACKAGES), install=config.install)
     split_of = assign_splits({clip.recording: clip.label for clip in clips}, config.split,
                              {clip.recording: clip.generation for clip in clips})
     prepared = prepare_audio(clips, split_of, out, config.audio)
     attach_cutouts(prepared, out, config)
-    rows = single_object_rows(prepared, out, config) + scene_rows(prepared, out, config)
+    variants = picture_variants(prepared, out, config)
+    rows = single_object_rows(prepared + variants, out, config) + scene_rows(prepared, out, config)
     check_rows(rows)
     manifest = out / MANIFEST_NAME
     write_manifest(manifest, rows)

@@ -16,9 +16,6 @@ class SoundClass:
     #: ``"root:glob"`` entries, globs relative to the root.
     images: tuple[str, ...] = ()
 
-    def image_globs(self) -> list[tuple[str, str]]:
-        return [tuple(entry.split(":", 1)) for entry in self.images]
-
 
 CLASSES: dict[str, SoundClass] = {
     "dog": SoundClass("a dog barking", (
@@ -285,4 +282,122 @@ CLASSES: dict[str, SoundClass] = {
         "openclipart:recreation/music/piano_geraint_luff_01.png",
         "openclipart:recreation/music/piano_keys_jonathan_diet_01.png",
     )),
+}
+
+
+#: Pictures added after the splits were fixed (issue 4), shown with train recordings only: each becomes one more
+#: single-object train row (:func:`sounding.data.build.picture_variants`), so no earlier row, scene or split moves and
+#: no val or test picture gains a near copy in train. Chosen by eye from the image packages for what makes the sound,
+#: none of them a val or test picture or from the same drawing series as one.
+TRAIN_ONLY_IMAGES: dict[str, tuple[str, ...]] = {
+    "airplane": (
+        "openclipart:transportation/vehicles/aircraft_jarno_vasamaa1.png",
+        "openclipart:transportation/vehicles/aircraft_jarno_vasamaa3.png",
+        "openclipart:transportation/vehicles/military_airplane_mo_01.png",
+    ),
+    "bell": (
+        "openclipart:signs_and_symbols/clocks/alarm_clock_mike_powers_.png",
+    ),
+    "bird": (
+        "openclipart:animals/birds/owl_on_branch_ganson.png",
+        "openclipart:animals/birds/gull_marcelo_staudt_01.png",
+        "openclipart:animals/birds/uccello_bianco_e_nero_ar_01.png",
+        "openclipart:animals/birds/gufo_civetta_architetto__01.png",
+        "openclipart:animals/birds/cormorant-md.png",
+        "openclipart:animals/birds/puffin-md.png",
+        "tuxpaint:animals/birds/crowned_crane.png",
+    ),
+    "car": (
+        "openclipart:transportation/vehicles/skoda_car_alejandro_teja_.png",
+        "openclipart:transportation/vehicles/1989_chevrolet_celebrit_01.png",
+        "openclipart:transportation/vehicles/hummer_01.png",
+        "openclipart:transportation/vehicles/4wd.png",
+        "openclipart:transportation/dodge_neon_green_ganson.png",
+        "openclipart:transportation/toyota_land_cruiser_ganson.png",
+        "sweethome3d:KatorLegaz/concept-sedan-01v1.png",
+    ),
+    "chicken": (
+        "tuxpaint:seasonal/easter/chick.png",
+    ),
+    "cow": (
+        "openclipart:unsorted/mucca.png",
+        "openclipart:animals/bison_leif_lodahl_01.png",
+    ),
+    "dog": (
+        "openclipart:animals/mammals/dog_on_leash_gerald_g._01.png",
+    ),
+    "door": (
+        "sweethome3d:Scopia/double_door_2.png",
+        "sweethome3d:Scopia/glassDoor2.png",
+    ),
+    "drum": (
+        "openclipart:recreation/music/derbouk_jurgen_01.png",
+    ),
+    "duck": (
+        "openclipart:unsorted/Anatra.png",
+    ),
+    "elephant": (
+        "openclipart:animals/mammals/elephant_symbol_ganson.png",
+        "openclipart:unsorted/elefante_in_corsa.png",
+        "openclipart:unsorted/elefantone.png",
+    ),
+    "explosion": (
+        "openclipart:tools/weapons/bomb_01.png",
+    ),
+    "footsteps": (
+        "openclipart:people/clothing/hiking_boot_jarno_vasama_.png",
+        "sweethome3d:Scopia/woman_shoes.png",
+    ),
+    "frog": (
+        "openclipart:animals/rana_architetto_francesc_01.png",
+    ),
+    "hammer": (
+        "openclipart:unsorted/Martellare.png",
+        "openclipart:tools/wooden_mallot_benji_park_.png",
+    ),
+    "insect": (
+        "openclipart:animals/bugs/abeille_tanguy_jacq_01.png",
+        "openclipart:animals/bugs/zanzara_architetto_franc_01.png",
+        "openclipart:animals/bugs/cavalletta_architetto_fr_01.png",
+        "openclipart:animals/bugs/moschito_architetto_fran_01.png",
+    ),
+    "machine": (
+        "openclipart:tools/vacuum_cleaner_mariusz_k_01.png",
+        "openclipart:tools/blue_vacuum_cleaner_jaim_01.png",
+        "sweethome3d:Scopia/coffee_machine.png",
+        "sweethome3d:Scopia/dryer_machine.png",
+    ),
+    "monkey": (
+        "openclipart:animals/mammals/contour_orangutan.png",
+        "openclipart:animals/mammals/contour_baboon.png",
+    ),
+    "piano": (
+        "sweethome3d:KatorLegaz/MIDI-keyboard.png",
+    ),
+    "rain": (
+        "sweethome3d:BlendSwap-CC-0/umbrella.png",
+    ),
+    "saw": (
+        "openclipart:unsorted/motosega.png",
+        "openclipart:unsorted/sega_per_legno.png",
+        "openclipart:plants/trees/bowsaw_benji_park_01.png",
+    ),
+    "sheep": (
+        "openclipart:animals/mammals/dall_sheep_ram_ganson.png",
+    ),
+    "ship": (
+        "openclipart:transportation/boating/boat_jarno_vasamaa1.png",
+        "openclipart:transportation/vehicles/trawler_01.png",
+    ),
+    "siren": (
+        "openclipart:people/fire_engine_mimooh_01.png",
+        "openclipart:transportation/vehicles/ambulans_romus_01.png",
+    ),
+    "thunder": (
+        "openclipart:computer/icons/lightning_icon_benji_par_01.png",
+    ),
+    "water": (
+        "sweethome3d:Scopia/garden-faucet.png",
+        "sweethome3d:BlendSwap-CC-BY/kitchenSink.png",
+    ),
 }

@@ -67,8 +67,14 @@ def image_group(root_name: str, relative_path: Path) -> str:
 
 def class_image_pool(label: str, roots: dict[str, tuple[Path, str]]) -> list[tuple[str, Path]]:
     """(image root name, path) for every picture of ``label`` that is installed, in a stable order."""
+    return image_pool(CLASSES[label].images, roots)
+
+
+def image_pool(entries: tuple[str, ...], roots: dict[str, tuple[Path, str]]) -> list[tuple[str, Path]]:
+    """(image root name, path) for every installed picture that ``"root:glob"`` entries match, in a stable order."""
     pool: list[tuple[str, Path]] = []
-    for root_name, pattern in CLASSES[label].image_globs():
+    for entry in entries:
+        root_name, pattern = entry.split(":", 1)
         root, _ = roots[root_name]
         for path in sorted(root.glob(pattern)):
             if path.name.endswith(("_mirror.png", "_shadow.png")) or is_reserved(str(path)):

@@ -201,6 +201,15 @@ def _load_examples(data_dir: Path, rows: list[ClipRow], log_mel: LogMel) -> list
     return examples
 
 
+def _one_row_per_audio(rows: list[ClipRow]) -> list[ClipRow]:
+    """The first row of each audio file: a picture variant (``sounding.data.build.picture_variants``) repeats its
+    clip's audio with another picture, which is no new example for an audio classifier."""
+    first: dict[str, ClipRow] = {}
+    for row in rows:
+        first.setdefault(row.audio_path, row)
+    return list(first.values())
+
+
 def _sampling_weights(examples: list[_Example]) -> np.ndarray:
     """Every class equally likely, and within a class every recording equally likely (so a recording rendered in
     four variants, or a class with 50 footstep files, does not dominate)."""
@@ -362,7 +371,7 @@ def train_judge(data_dir: Path, out_dir: Path, config: JudgeTrainConfig | None =
     if not manifest.exists():
         raise FileNotFoundError(f"{manifest} not found: run `sounding data build --out {data_dir}` first")
     all_rows = read_manifest(manifest)
-    rows = [row for row in all_rows if not row.scene_id]
+    rows = _one_row_per_audio([row for row in all_rows if not row.scene_id])
     split_rows = {split: [row for row in rows if row.split == split] for split in ("train", "val", "test")}
     labels = sorted({row.label for row in split_rows["train"]})
     if len(labels) < 2:
