@@ -11,6 +11,7 @@ from PIL import Image
 
 from sounding.data import build as build_module
 from sounding.data.build import BuildConfig, build_dataset, scene_caption
+from sounding.data.classes import CLASSES, TRAIN_ONLY_IMAGES
 from sounding.data.compose import ComposeConfig, compose_scene
 from sounding.data.images import IMAGE_ROOTS, to_cutout
 from sounding.data.manifest import read_manifest
@@ -51,8 +52,7 @@ def fake_source(reserved=True):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("foley-mini")
-    config = BuildConfig(out=out, install=False, scenes_per_clip=0.5, compose=ComposeConfig(size=96),
-                         train_only_images={})
+    config = BuildConfig(out=out, install=False, scenes_per_clip=0.5, compose=ComposeConfig(size=96))
     started = time.monotonic()
     manifest = build_dataset(config, modules=[fake_source()])
     return out, manifest, config, time.monotonic() - started
@@ -146,8 +146,7 @@ def test_a_generation_2_source_keeps_every_old_split(built, tmp_path):
         for label, frequency in FREQUENCIES.items() for index in range(3)]
     second = SimpleNamespace(PACKAGES=(), clips=lambda: clips)
     rows = read_manifest(build_dataset(BuildConfig(out=tmp_path, install=False, scenes_per_clip=0.0,
-                                                   compose=config.compose, train_only_images={}),
-                                       modules=[fake_source(), second]))
+                                                   compose=config.compose), modules=[fake_source(), second]))
     singles = {row.id: row for row in rows if not row.scene_id}
     for row in read_manifest(manifest):
         if not row.scene_id:
@@ -194,3 +193,13 @@ def test_a_missing_train_only_picture_is_an_error(built, tmp_path, monkeypatch):
                                   compose=built[2].compose, train_only_images={"dog": ("fake:nowhere.png",)}),
                       modules=[fake_source()])
     assert not (tmp_path / "data" / "manifest.csv").exists()
+
+
+def test_train_only_pictures_are_no_pool_picture():
+    """A train-only picture also in a class pool could be drawn for a val or test clip."""
+    pool_entries = {entry for sound_class in CLASSES.values() for entry in sound_class.images}
+    listed = [entry for entries in TRAIN_ONLY_IMAGES.values() for entry in entries]
+    assert set(TRAIN_ONLY_IMAGES) <= set(CLASSES) and len(listed) == len(set(listed))
+    assert not pool_entries & set(listed)
+    assert all("*" not in entry and entry.split(":", 1)[0] in ("tuxpaint", "openclipart", "sweethome3d")
+               for entry in listed)

@@ -27,8 +27,7 @@ SCENES_PER_CLIP = 3.0
 def dataset_and_judge(tmp_path_factory):
     data = tmp_path_factory.mktemp("foley-mini")
     build_dataset(BuildConfig(out=data, install=False, scenes_per_clip=SCENES_PER_CLIP,
-                              compose=ComposeConfig(size=64), train_only_images={}),
-                  modules=[fake_source(reserved=False)])
+                              compose=ComposeConfig(size=64)), modules=[fake_source(reserved=False)])
     judge = tmp_path_factory.mktemp("judge")
     train_judge(data, judge, JudgeTrainConfig(epochs=1, samples_per_epoch=32, batch_size=16,
                                               model={"channels": (8, 8), "window_seconds": 1.0, "members": 1}))

@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from sounding.data import audio_prep, renders
-from sounding.data.classes import CLASSES, TRAIN_ONLY_IMAGES
+from sounding.data.classes import CLASSES
 from sounding.data.compose import ComposeConfig, compose_scene
 from sounding.data.images import (IMAGE_PACKAGES, class_image_pool, extract_sweethome3d_icons, image_group,
                                   image_key, image_licence, image_pool, image_roots, load_cutout, to_cutout)
@@ -49,8 +49,9 @@ class BuildConfig:
     audio: audio_prep.AudioPrepConfig = field(default_factory=audio_prep.AudioPrepConfig)
     #: Gain range (dB) of each object in a scene mix.
     mix_gain_db: tuple[float, float] = (-6.0, 0.0)
-    #: Class -> ``"root:glob"`` pictures shown with train recordings only (:func:`picture_variants`).
-    train_only_images: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(TRAIN_ONLY_IMAGES))
+    #: Class -> ``"root:glob"`` pictures shown with train recordings only (:func:`picture_variants`); off by default:
+    #: a fine-tune with :data:`sounding.data.classes.TRAIN_ONLY_IMAGES` gained nothing (docs/data.md).
+    train_only_images: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def source_names(self) -> list[str]:
         if self.sources is not None:

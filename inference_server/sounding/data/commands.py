@@ -24,15 +24,19 @@ def register(commands) -> None:
                        help="never run apt-get; stop with the apt command to run when packages are missing")
     build.add_argument("--scenes-per-clip", type=float, default=None,
                        help="multi-object scenes per single-object clip of each split (default: 1)")
+    build.add_argument("--train-only-pictures", action="store_true",
+                       help="add a train row for each train-only picture (measured, no gain yet; docs/data.md)")
     build.set_defaults(func=_build)
 
 
 def _build(args: argparse.Namespace) -> int:
     from sounding.data.build import BuildConfig, build_dataset
+    from sounding.data.classes import TRAIN_ONLY_IMAGES
     from sounding.data.packages import MissingPackagesError
 
     config = BuildConfig(out=args.out, sources=args.sources, with_0ad=not args.skip_0ad,
-                         install=not args.no_install, render_models=not args.skip_renders)
+                         install=not args.no_install, render_models=not args.skip_renders,
+                         train_only_images=dict(TRAIN_ONLY_IMAGES) if args.train_only_pictures else {})
     if args.scenes_per_clip is not None:
         config.scenes_per_clip = args.scenes_per_clip
     try:
