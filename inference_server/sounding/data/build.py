@@ -186,8 +186,8 @@ def picture_variants(prepared: list[PreparedClip], out: Path, config: BuildConfi
             base = train_clips[label][abs(hash_text(key)) % len(train_clips[label])]
             variant = "-".join(part for part in (base.clip.variant, f"p{key[:8]}") if part)
             clip = dataclasses.replace(base.clip, variant=variant, caption=scene_caption([label]))
-            item = PreparedClip(clip, "train", base.audio_path,
-                                base.duration_s, cutout_path=f"cutouts/pool/{label}-{key}.png",
+            item = PreparedClip(clip, "train", base.audio_path, base.duration_s,
+                                cutout_path=f"cutouts/pool/{label}-{key}.png",
                                 image_source=f"{root_name}:{relative}", image_licence=image_licence(root_name, path))
             if not (out / item.cutout_path).exists():
                 _save(load_cutout(path), out / item.cutout_path)
