@@ -18,6 +18,7 @@ from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import ModelConfig
 from sounding.model.encoders import ImageEncoder, TextEncoder
 from sounding.model.masking import mask_to_grid, substitute
+from sounding.model.object_prior import ObjectPrior
 from sounding.model.region_crop import crop_to_region
 from sounding.model.sampler import frame_multiple, latent_frames, latent_shape, make_scheduler, sample
 
@@ -28,17 +29,22 @@ class Condition:
 
     condition: torch.Tensor  # (B, condition_dim)
     weights: torch.Tensor  # (B, heads, N)
+    #: The image features of the selected object (B, image_dim): the patches averaged over the clicked region, or
+    #: weighted by the text's attention without one; what the object prior recognises.
+    features: torch.Tensor
 
 
 class ObjectAwareGenerator(nn.Module):
-    """Encoders + conditioner + UNet + VAE + vocoder, and the scheduler config they were trained with."""
+    """Encoders + conditioner (+ object prior) + UNet + VAE + vocoder, and the scheduler config they were trained
+    with."""
 
     def __init__(self, config: ModelConfig, image_encoder: ImageEncoder, text_encoder: TextEncoder,
                  conditioner: ObjectAwareConditioner, unet: UNet2DConditionModel, vae: AutoencoderKL,
-                 vocoder: nn.Module, scheduler_config: dict):
+                 vocoder: nn.Module, scheduler_config: dict, object_prior: ObjectPrior | None = None):
         super().__init__()
         self.config = config
         self.image_encoder, self.text_encoder, self.conditioner = image_encoder, text_encoder, conditioner
+        self.object_prior = object_prior
         self.unet, self.vae, self.vocoder = unet, vae, vocoder
         # diffusers' private keys (``_use_default_values``...) would make a fresh model and its reloaded copy pick
         # different defaults for another scheduler class: keep only the explicit values.
@@ -64,10 +70,11 @@ class ObjectAwareGenerator(nn.Module):
 
     @torch.no_grad()
     def condition(self, images: Sequence[np.ndarray], texts: Sequence[str | None],
-                  regions: Sequence[np.ndarray | None]) -> Condition:
+                  regions: Sequence[np.ndarray | None], object_prior: bool = True) -> Condition:
         """Per sample: mask mode (region, no text), mask+text (region and text) or text attention (text only).
         With ``config.region_crop`` a sample with a region is encoded cut to the region's box, and its weights
-        lie on that crop's patch grid."""
+        lie on that crop's patch grid. With an object prior the condition is moved toward the recognised class's
+        (``object_prior=False``: the conditioner's own condition, as the prior is fitted on)."""
         images, regions = list(images), list(regions)
         for i, region in enumerate(regions):
             if region is None:
@@ -81,20 +88,28 @@ class ObjectAwareGenerator(nn.Module):
         has_text = [t is not None for t in texts]
         heads = self.conditioner.config.num_heads
         weights = torch.empty(len(images), heads, patches.shape[1], device=patches.device)
+        pooling = torch.empty(len(images), patches.shape[1], device=patches.device)  # sums to 1 per sample
         if any(has_text):
             index = torch.tensor([i for i, h in enumerate(has_text) if h], device=patches.device)
             query = self.text_encoder([t for t in texts if t is not None])
             weights[index] = self.conditioner.attention(patches[index], query)
+            pooling[index] = weights[index].mean(1)
         for i, region in enumerate(regions):
             if region is None:
                 continue
             grid = torch.from_numpy(mask_to_grid(region, self.image_encoder.grid_size)).to(patches.device)
+            pooling[i] = grid * pooling[i] if has_text[i] else grid
+            pooling[i] /= pooling[i].sum().clamp(min=1e-12)
             if has_text[i]:  # mask + text: the text's attention restricted to the region, at its own spread
                 std = weights[i].std(dim=-1, unbiased=False)
                 weights[i] = substitute(grid * weights[i], std)
             else:
                 weights[i] = substitute(grid.expand(heads, -1), self.conditioner.mask_spread())
-        return Condition(self.conditioner.pool(patches, weights), weights)
+        condition = self.conditioner.pool(patches, weights)
+        features = (pooling.unsqueeze(1) @ patches)[:, 0]
+        if object_prior and self.object_prior is not None:
+            condition = self.object_prior(condition, features)
+        return Condition(condition, weights, features)
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[list[np.ndarray]]:
         keys = {self.batch_key(r) for r in requests}

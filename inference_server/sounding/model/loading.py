@@ -8,6 +8,7 @@ A model directory (Hugging Face layout, one folder per component, each with conf
     text_encoder/ tokenizer/      CLAP text (as in AudioLDM) or MiniLM
     image_encoder/                CLIP vision (as in openai/clip-vit-base-patch16) or EfficientNet-Lite0
     conditioner/                  ObjectAwareConditioner
+    object_prior/                 ObjectPrior (optional: class means fitted on the training rows)
 
 A named config builds each component from its pretrained ``sources`` (relative to the weights root,
 ``$SOUNDING_WEIGHTS`` or ``~/.cache/sounding/weights``) and the rest from scratch with a fixed seed.
@@ -15,6 +16,8 @@ A named config builds each component from its pretrained ``sources`` (relative t
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -28,8 +31,10 @@ from sounding.model.efficientnet_lite import EfficientNetLite0
 from sounding.model.encoders import (ImageEncoder, TextEncoder, build_image_encoder, build_text_encoder,
                                      load_image_encoder, load_text_encoder, minilm_folder)
 from sounding.model.generator import ObjectAwareGenerator
+from sounding.model.object_prior import ObjectPrior
 
 CONFIG_FILE = "sounding.json"
+OBJECT_PRIOR_DIR = "object_prior"
 #: Trained models shipped inside the package (``sounding/weights/<name>/``).
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 #: Special sources: weights shipped inside pip packages rather than folders under the weights root.
@@ -113,8 +118,9 @@ def assemble(config: ModelConfig, folders: dict[str, Path], scheduler_config: di
                 else UNet2DConditionModel(**config.unet))
         vae = AutoencoderKL.from_pretrained(folders["vae"]) if "vae" in folders else AutoencoderKL(**config.vae)
         vocoder = _vocoder(config, folders.get("vocoder"))
+    object_prior = ObjectPrior.from_pretrained(folders[OBJECT_PRIOR_DIR]) if OBJECT_PRIOR_DIR in folders else None
     return ObjectAwareGenerator(config, image_encoder, text_encoder, conditioner, unet, vae, vocoder,
-                                scheduler_config)
+                                scheduler_config, object_prior)
 
 
 def _package_sources(config: ModelConfig) -> dict[str, Path]:
@@ -162,11 +168,24 @@ def load_generator(name_or_path: str, device: str = "cpu") -> ObjectAwareGenerat
                                 f"directory with {CONFIG_FILE}")
     config = ModelConfig.load(path / CONFIG_FILE)
     folders = _package_sources(config)  # not saved in the directory: the installed packages hold them
-    for component in ("image_encoder", "text_encoder", "tokenizer", "conditioner", "unet", "vae", "vocoder"):
+    for component in ("image_encoder", "text_encoder", "tokenizer", "conditioner", OBJECT_PRIOR_DIR, "unet", "vae",
+                      "vocoder"):
         if (path / component).is_dir():
             folders[component] = _require(path / component, component, str(path))
     scheduler = dict(DDIMScheduler.load_config(_require(path / "scheduler", "scheduler", str(path))))
     return assemble(config, folders, scheduler).to(device)
+
+
+def save_object_prior(prior: ObjectPrior, model_dir: Path) -> None:
+    """Write ``model_dir/object_prior`` whole or not at all: saved beside it, then swapped in."""
+    target = Path(model_dir) / OBJECT_PRIOR_DIR
+    staging = Path(tempfile.mkdtemp(prefix=f".{OBJECT_PRIOR_DIR}-", dir=model_dir))
+    try:
+        prior.save_pretrained(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def save_generator(generator: ObjectAwareGenerator, path: str | Path) -> None:
@@ -183,6 +202,10 @@ def save_generator(generator: ObjectAwareGenerator, path: str | Path) -> None:
         generator.text_encoder.model.save_pretrained(path / "text_encoder")
         generator.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
     generator.conditioner.save_pretrained(path / "conditioner")
+    if generator.object_prior is not None:
+        save_object_prior(generator.object_prior, path)
+    else:
+        shutil.rmtree(path / OBJECT_PRIOR_DIR, ignore_errors=True)  # a prior of earlier weights would mislead
     generator.unet.save_pretrained(path / "unet")
     generator.vae.save_pretrained(path / "vae")
     if isinstance(generator.vocoder, SpeechT5HifiGan):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sounding.cli import add_threads_option
+from sounding.training.config import FOLEY_MINI_OBJECT_PRIOR_STRENGTH
 
 #: The bench's default clip: 4 s, the length Blender users ask for most (one beat of a shot).
 BENCH_DURATION = 4.0
@@ -28,6 +29,15 @@ def register(commands) -> None:
     train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     add_threads_option(train)
     train.set_defaults(func=train_command)
+
+    prior = commands["top"].add_parser("fit-prior", help="fit a model directory's object prior on labelled rows")
+    prior.add_argument("--model", required=True, type=Path, help="model directory; its object_prior/ is replaced")
+    prior.add_argument("--manifest", required=True, help="CSV/JSONL with a label column (e.g. Foley-Mini's)")
+    prior.add_argument("--split", default="train", help="manifest split fitted on (default: train)")
+    prior.add_argument("--strength", type=float, default=FOLEY_MINI_OBJECT_PRIOR_STRENGTH,
+                       help="0: the conditioner's own condition, 1: the recognised class's mean condition")
+    add_threads_option(prior)
+    prior.set_defaults(func=fit_prior_command)
 
     bench = commands["bench"].add_parser("generate", help="time one clip with default settings (JSON)")
     bench.add_argument("--model", default="tiny", help="named config or model directory")
@@ -52,6 +62,21 @@ def train_command(args: argparse.Namespace) -> int:
     result = train(config)
     print(json.dumps({"model_dir": str(result.model_dir), "steps_run": len(result.losses),
                       "last_loss": result.losses[-1] if result.losses else None}))
+    return 0
+
+
+def fit_prior_command(args: argparse.Namespace) -> int:
+    from sounding.model.loading import OBJECT_PRIOR_DIR, CONFIG_FILE, load_generator, save_object_prior
+    from sounding.training.data import read_rows
+    from sounding.training.object_prior import fit_object_prior
+
+    if not (args.model / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{args.model} is not a model directory (no {CONFIG_FILE})")
+    generator = load_generator(str(args.model))
+    prior = fit_object_prior(generator, read_rows(args.manifest, args.split), args.strength)
+    save_object_prior(prior, args.model)
+    print(json.dumps({"object_prior": str(args.model / OBJECT_PRIOR_DIR), "classes": len(prior.config.labels),
+                      "strength": prior.config.strength}))
     return 0
 
 

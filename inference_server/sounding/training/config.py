@@ -94,6 +94,10 @@ class TrainConfig:
     #: "Captions see the whole picture"). Its spread, the one a click is rescaled to, stays the crop view's.
     whole_picture_captions: bool = True
     view_augment: ViewAugmentConfig = field(default_factory=ViewAugmentConfig)
+    #: After the last step of a diffusion stage, fit the model's object prior on the labelled single-object rows
+    #: at this strength (``sounding.training.object_prior``); None: no prior (a diffusion stage drops the one it
+    #: started with, which described the old conditions). Not in the paper.
+    object_prior_strength: float | None = None
     clip_seconds: float = 10.24
     batch_size: int = PAPER_BATCH_SIZE
     max_steps: int = 100_000
@@ -133,6 +137,8 @@ class TrainConfig:
             raise ValueError(f"unknown components to train: {sorted(unknown)}; choose from {COMPONENTS}")
         if not 0.0 <= self.mask_probability <= 1.0:
             raise ValueError(f"mask_probability must be in [0, 1], got {self.mask_probability}")
+        if self.object_prior_strength is not None and not 0.0 <= self.object_prior_strength <= 1.0:
+            raise ValueError(f"object_prior_strength must be in [0, 1] or null, got {self.object_prior_strength}")
         if self.caption_alignment_weight < 0:
             raise ValueError(f"caption_alignment_weight must be >= 0, got {self.caption_alignment_weight}")
         unknown = set(self.warm_start) - set(WARM_START_COMPONENTS)
@@ -195,6 +201,8 @@ FOLEY_MINI_MASK_PROBABILITY = 0.5
 #: The attention is pulled onto the captioned object's mask, so that text attention and a click give one condition
 #: (without it the text attention put ~45 % of its mass on the object, and the two conditions had cosine 0.2).
 FOLEY_MINI_ATTENTION_MASK_WEIGHT = 1.0
+#: The condition goes all the way to the recognised class's mean condition (docs/method.md, "The object prior").
+FOLEY_MINI_OBJECT_PRIOR_STRENGTH = 1.0
 
 
 def foley_mini_vae_config() -> dict[str, Any]:
@@ -209,7 +217,8 @@ def foley_mini_config() -> dict[str, Any]:
     return dict(model="runs/foley-mini-vae/model", manifest=FOLEY_MINI_MANIFEST, output="runs/foley-mini",
                 clip_seconds=FOLEY_MINI_SECONDS, batch_size=FOLEY_MINI_BATCH, lr=FOLEY_MINI_LR,
                 max_steps=FOLEY_MINI_STEPS, save_every=FOLEY_MINI_SAVE_EVERY,
-                mask_probability=FOLEY_MINI_MASK_PROBABILITY, attention_mask_weight=FOLEY_MINI_ATTENTION_MASK_WEIGHT)
+                mask_probability=FOLEY_MINI_MASK_PROBABILITY, attention_mask_weight=FOLEY_MINI_ATTENTION_MASK_WEIGHT,
+                object_prior_strength=FOLEY_MINI_OBJECT_PRIOR_STRENGTH)
 
 
 #: The embedded model's directory (relative to the repository root, like the manifest).

@@ -25,7 +25,7 @@ from sounding.training.views import augmented_view
 
 #: Accepted column names: the short ones, or the Foley-Mini manifest's (sounding.data.manifest).
 COLUMNS = {"image": ("image", "image_path"), "audio": ("audio", "audio_path"), "caption": ("caption",),
-           "mask": ("mask", "mask_path")}
+           "mask": ("mask", "mask_path"), "label": ("label",), "scene_id": ("scene_id",)}
 #: Optional columns of a multi-object scene's rows (one row per object): the scene, its caption and its mixed audio.
 SCENE_COLUMNS = ("scene_id", "scene_caption", "mix_path")
 #: Background that transparent pixels (RGBA cut-outs) are composited onto.
@@ -41,6 +41,9 @@ class Row:
     caption: str
     #: The clicked region: no mask (the whole picture), one object's mask, or the union of several (a scene's mix).
     masks: tuple[Path, ...] = ()
+    #: The sound's class and the multi-object scene the row's object is in (optional columns; "" without).
+    label: str = ""
+    scene_id: str = ""
 
 
 def _field(row: dict, name: str, required: bool = True) -> str:
@@ -68,7 +71,8 @@ def read_rows(manifest: str | Path, split: str | None = None, scene_mixes: bool 
             continue
         mask = _field(record, "mask", required=False)
         row = Row(image=manifest.parent / _field(record, "image"), audio=manifest.parent / _field(record, "audio"),
-                  caption=_field(record, "caption"), masks=(manifest.parent / mask,) if mask else ())
+                  caption=_field(record, "caption"), masks=(manifest.parent / mask,) if mask else (),
+                  label=_field(record, "label", required=False), scene_id=_field(record, "scene_id", required=False))
         rows.append(row)
         if scene_mixes and record.get("scene_id"):
             scenes.setdefault(record["scene_id"], (record, []))[1].append(row)
@@ -77,7 +81,8 @@ def read_rows(manifest: str | Path, split: str | None = None, scene_mixes: bool 
         if missing or any(not row.masks for row in objects):
             raise ValueError(f"{manifest}: scene {scene_id} lacks {missing or 'object masks'} for its mixed row")
         rows.append(Row(image=objects[0].image, audio=manifest.parent / record["mix_path"],
-                        caption=record["scene_caption"], masks=tuple(row.masks[0] for row in objects)))
+                        caption=record["scene_caption"], masks=tuple(row.masks[0] for row in objects),
+                        scene_id=scene_id))
     if not rows:
         raise ValueError(f"{manifest} has no rows for split {split!r}")
     return rows

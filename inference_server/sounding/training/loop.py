@@ -31,6 +31,7 @@ from sounding.model.masking import substitute
 from sounding.model.sampler import frame_multiple, latent_frames
 from sounding.training.config import TrainConfig
 from sounding.training.data import Row, precompute, read_rows
+from sounding.training.object_prior import fit_object_prior
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -203,6 +204,8 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         owner = COMPONENT_MODULES.get(component, (component,))[0].split(".")[0]
         if generator.config.sources.get(owner, "").startswith("package:"):
             del generator.config.sources[owner]
+    if config.stage == "diffusion":  # new conditions: the prior, fitted on the old ones, is refitted at the end
+        generator.object_prior = None
     parameters = _set_trainable(generator, trained)
     if not parameters:
         raise ValueError(f"nothing to train: {trained} have no parameters")
@@ -248,6 +251,9 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         bar.update(1)
         if step % LOG_EVERY == 0 or step == config.max_steps:
             bar.set_postfix(loss=f"{sum(losses[-LOG_EVERY:]) / len(losses[-LOG_EVERY:]):.4f}")
+        if step == config.max_steps and config.object_prior_strength is not None:
+            generator.eval()
+            generator.object_prior = fit_object_prior(generator, rows, config.object_prior_strength)
         if step % config.save_every == 0 or step == config.max_steps:
             _save(accelerator, generator, optimizer, config, output, step, data, head)
     bar.close()

@@ -1,0 +1,44 @@
+"""Fits a model's object prior (:class:`sounding.model.object_prior.ObjectPrior`) on labelled training rows.
+
+Only single-object rows count: a scene's cut-outs on their composited backgrounds made the class means worse at
+recognising single objects and scene objects alike (docs/method.md, "The object prior").
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sounding.model.generator import ObjectAwareGenerator
+from sounding.model.object_prior import ObjectPrior
+from sounding.training.data import CHUNK, Row, load_image, load_masks
+
+#: A prior needs at least this many classes to tell objects apart.
+MIN_CLASSES = 2
+
+
+def prior_rows(rows: list[Row]) -> list[Row]:
+    """The rows a prior is fitted on: single objects (no scene) with a class label; an error when too few classes."""
+    chosen = [row for row in rows if row.label and not row.scene_id and len(row.masks) <= 1]
+    if len({row.label for row in chosen}) < MIN_CLASSES:
+        raise ValueError(f"an object prior needs labelled single-object rows of at least {MIN_CLASSES} classes "
+                         f"(a manifest 'label' column); got {len(chosen)} rows of "
+                         f"{len({row.label for row in chosen})} class(es)")
+    return chosen
+
+
+@torch.no_grad()
+def fit_object_prior(generator: ObjectAwareGenerator, rows: list[Row], strength: float) -> ObjectPrior:
+    """Each row clicked as at test time (its mask, or the whole picture without one): its pooled features and the
+    conditioner's own condition (no prior), averaged per class."""
+    rows = prior_rows(rows)
+    features, conditions = [], []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        images = [load_image(row.image) for row in chunk]
+        regions = [load_masks(row.masks) if row.masks else np.ones(image.shape[:2], bool)
+                   for row, image in zip(chunk, images)]
+        encoded = generator.condition(images, [None] * len(chunk), regions, object_prior=False)
+        features.append(encoded.features.cpu())
+        conditions.append(encoded.condition.cpu())
+    prior = ObjectPrior.fit([row.label for row in rows], torch.cat(features), torch.cat(conditions), strength)
+    return prior.to(generator.device)

@@ -1,0 +1,146 @@
+"""The object prior on tiny seeded models and real picture files: fitting, recognising, moving the condition,
+saving, the ``sounding fit-prior`` command and the refit at the end of a diffusion training."""
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from sounding.cli import main
+from sounding.model.loading import OBJECT_PRIOR_DIR, load_generator, save_generator
+from sounding.model.object_prior import ObjectPrior
+from sounding.training.config import TrainConfig
+from sounding.training.data import Row, read_rows
+from sounding.training.loop import train
+from sounding.training.object_prior import fit_object_prior, prior_rows
+
+SIZE = 32
+COLOURS = {"bell": (220, 30, 30), "drum": (30, 30, 220)}
+
+
+def picture(colour, top: int, left: int, side: int = 14) -> tuple[np.ndarray, np.ndarray]:
+    """A coloured square on grey noise, and its mask."""
+    rng = np.random.default_rng(top * SIZE + left)
+    image = rng.integers(100, 156, (SIZE, SIZE, 3), dtype=np.uint8)
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[top:top + side, left:left + side] = True
+    image[mask] = colour
+    return image, mask
+
+
+def write_manifest(root: Path, labelled: bool = True) -> Path:
+    """Three train pictures per class, one val picture each, and a train scene row that the prior must skip."""
+    soundfile.write(root / "clip.wav", np.zeros(1600, np.float32), 16000)
+    with open(root / "manifest.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "audio", "caption", "mask", "label", "split", "scene_id"])
+        for label, colour in COLOURS.items():
+            for n, (top, left, split) in enumerate([(2, 2, "train"), (16, 4, "train"), (8, 15, "train"),
+                                                    (10, 10, "val")]):
+                image, mask = picture(colour, top, left)
+                Image.fromarray(image).save(root / f"{label}{n}.png")
+                Image.fromarray(mask).save(root / f"{label}{n}-mask.png")
+                writer.writerow([f"{label}{n}.png", "clip.wav", f"a {label}", f"{label}{n}-mask.png",
+                                 label if labelled else "", split, ""])
+        writer.writerow(["bell0.png", "clip.wav", "a bell", "bell0-mask.png", "drum", "train", "scene-1"])
+    return root / "manifest.csv"
+
+
+def test_fit_recognises_a_new_picture_and_moves_its_condition(tmp_path):
+    generator = load_generator("tiny")
+    rows = read_rows(write_manifest(tmp_path), "train")
+    prior = fit_object_prior(generator, rows, strength=1.0)
+    assert prior.config.labels == ["bell", "drum"]
+    torch.testing.assert_close(prior.feature_means.norm(dim=-1), torch.ones(2))
+    for label, colour in COLOURS.items():
+        image, mask = picture(colour, 12, 6)  # a place no train picture has
+        own = generator.condition([image], [None], [mask])  # no prior yet: the conditioner's condition
+        assert prior.config.labels[int(prior.recognise(own.features))] == label
+        generator.object_prior = prior
+        moved = generator.condition([image], [None], [mask])
+        torch.testing.assert_close(moved.condition[0], prior.condition_means[prior.config.labels.index(label)])
+        torch.testing.assert_close(generator.condition([image], [None], [mask], object_prior=False).condition,
+                                   own.condition)
+        generator.object_prior = None
+
+
+def test_strength_interpolates_between_the_condition_and_the_class_mean():
+    prior = ObjectPrior(["a", "b"], image_dim=3, condition_dim=2, strength=0.5)
+    prior.feature_means.copy_(torch.eye(3)[:2])
+    prior.condition_means.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    condition = torch.tensor([[1.0, 0.0]])
+    moved = prior(condition, torch.tensor([[0.1, 0.9, 0.0]]))  # looks like "b"
+    torch.testing.assert_close(moved, F.normalize(torch.tensor([[0.5, 0.5]]), dim=-1))
+    prior.register_to_config(strength=0.0)
+    torch.testing.assert_close(prior(condition, torch.tensor([[0.0, 1.0, 0.0]])), condition)
+
+
+def test_bad_prior_input_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="distinct"):
+        ObjectPrior(["a", "a"], 3, 2)
+    with pytest.raises(ValueError, match="strength"):
+        ObjectPrior(["a", "b"], 3, 2, strength=1.5)
+    with pytest.raises(ValueError, match="differ"):
+        ObjectPrior.fit(["a", "b"], torch.zeros(2, 3), torch.zeros(1, 2))
+    rows = [Row(tmp_path / "p.png", tmp_path / "a.wav", "a bell", label="bell"),
+            Row(tmp_path / "q.png", tmp_path / "a.wav", "a drum", label="drum", scene_id="s")]
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        prior_rows(rows)
+    with pytest.raises(ValueError, match="object_prior_strength"):
+        TrainConfig(object_prior_strength=2.0).validate()
+
+
+def test_prior_rows_are_labelled_single_objects(tmp_path):
+    rows = read_rows(write_manifest(tmp_path), "train")
+    chosen = prior_rows(rows)
+    assert len(rows) == 7 and len(chosen) == 6
+    assert all(row.label and not row.scene_id for row in chosen)
+
+
+def test_a_saved_prior_round_trips_and_saving_without_one_removes_it(tmp_path):
+    generator = load_generator("tiny")
+    generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), 0.75)
+    save_generator(generator, tmp_path / "model")
+    loaded = load_generator(str(tmp_path / "model"))
+    assert loaded.object_prior.config.strength == 0.75
+    torch.testing.assert_close(loaded.object_prior.condition_means, generator.object_prior.condition_means)
+    image, mask = picture(COLOURS["bell"], 12, 6)
+    torch.testing.assert_close(loaded.condition([image], [None], [mask]).condition,
+                               generator.condition([image], [None], [mask]).condition)
+    generator.object_prior = None  # e.g. retrained conditions: the old prior must not survive in the directory
+    save_generator(generator, tmp_path / "model")
+    assert not (tmp_path / "model" / OBJECT_PRIOR_DIR).exists()
+    assert load_generator(str(tmp_path / "model")).object_prior is None
+
+
+def test_fit_prior_command_writes_the_prior_and_bad_input_changes_nothing(tmp_path, capsys):
+    save_generator(load_generator("tiny"), tmp_path / "model")
+    before = sorted(p.name for p in (tmp_path / "model").iterdir())
+    unlabelled = write_manifest(tmp_path, labelled=False)
+    with pytest.raises(ValueError, match="label"):
+        main(["fit-prior", "--model", str(tmp_path / "model"), "--manifest", str(unlabelled)])
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == before
+    manifest = write_manifest(tmp_path)
+    assert main(["fit-prior", "--model", str(tmp_path / "model"), "--manifest", str(manifest),
+                 "--strength", "0.5"]) == 0
+    assert '"classes": 2' in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(before + [OBJECT_PRIOR_DIR])
+    assert load_generator(str(tmp_path / "model")).object_prior.config.labels == ["bell", "drum"]
+    with pytest.raises(FileNotFoundError, match="model directory"):
+        main(["fit-prior", "--model", str(tmp_path), "--manifest", str(manifest)])
+
+
+def test_a_diffusion_training_refits_the_prior_or_drops_it(tmp_path):
+    manifest = write_manifest(tmp_path)
+    common = dict(model="tiny", model_overrides={"vocoder": "griffin-lim"}, manifest=str(manifest),
+                  clip_seconds=0.32, batch_size=2, max_steps=2, save_every=10)
+    fitted = train(TrainConfig(**common, output=str(tmp_path / "fitted"), object_prior_strength=1.0),
+                   show_progress=False)
+    assert load_generator(str(fitted.model_dir)).object_prior.config.labels == ["bell", "drum"]
+    common.update(model=str(fitted.model_dir), model_overrides={})
+    dropped = train(TrainConfig(**common, output=str(tmp_path / "dropped")), show_progress=False)
+    assert not (dropped.model_dir / OBJECT_PRIOR_DIR).exists()
