@@ -126,6 +126,14 @@ def test_the_shipped_foley_mini_runs_the_named_config():
     assert shipped == named_config("foley-mini")  # what `sounding train --config foley-mini` builds is what ships
 
 
+def test_the_shipped_foley_mini_has_an_object_prior_over_the_dataset_classes():
+    from sounding.data.classes import CLASSES
+
+    prior = load_generator("foley-mini").object_prior
+    assert prior.config.labels == sorted(CLASSES) and prior.config.strength == 1.0
+    torch.testing.assert_close(prior.condition_means.norm(dim=-1), torch.ones(len(CLASSES)))
+
+
 def test_foley_mini_needs_training_and_builds_for_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SOUNDING_WEIGHTS", str(tmp_path))
     monkeypatch.setattr(sounding.model.loading, "PACKAGE_WEIGHTS", tmp_path / "package")  # hide the shipped weights
