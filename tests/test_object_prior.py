@@ -92,6 +92,15 @@ def test_bad_prior_input_is_an_error(tmp_path):
         prior_rows(rows)
     with pytest.raises(ValueError, match="object_prior_strength"):
         TrainConfig(object_prior_strength=2.0).validate()
+    with pytest.raises(ValueError, match="strength"):
+        fit_object_prior(load_generator("tiny"), rows, strength=-0.1)
+
+
+def test_a_prior_of_other_sizes_is_refused_when_loading(tmp_path):
+    save_generator(load_generator("tiny"), tmp_path / "model")
+    ObjectPrior(["a", "b"], image_dim=7, condition_dim=5).save_pretrained(tmp_path / "model" / OBJECT_PRIOR_DIR)
+    with pytest.raises(ValueError, match="refit"):
+        load_generator(str(tmp_path / "model"))
 
 
 def test_prior_rows_are_labelled_single_objects(tmp_path):

@@ -44,6 +44,12 @@ class ObjectAwareGenerator(nn.Module):
         super().__init__()
         self.config = config
         self.image_encoder, self.text_encoder, self.conditioner = image_encoder, text_encoder, conditioner
+        if object_prior is not None:
+            sizes = (object_prior.config.image_dim, object_prior.config.condition_dim)
+            expected = (image_encoder.feature_dim, conditioner.config.condition_dim)
+            if sizes != expected:
+                raise ValueError(f"the object prior was fitted for image features and conditions of sizes {sizes}, "
+                                 f"this model has {expected}: refit it (`sounding fit-prior`)")
         self.object_prior = object_prior
         self.unet, self.vae, self.vocoder = unet, vae, vocoder
         # diffusers' private keys (``_use_default_values``...) would make a fresh model and its reloaded copy pick

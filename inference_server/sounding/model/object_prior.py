@@ -20,6 +20,11 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 
+def check_strength(strength: float) -> None:
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"the object prior's strength must lie in [0, 1], got {strength}")
+
+
 class ObjectPrior(ModelMixin, ConfigMixin):
     """Per class: the mean pooled image feature and the mean condition of its training rows (unit length each)."""
 
@@ -28,8 +33,7 @@ class ObjectPrior(ModelMixin, ConfigMixin):
         super().__init__()
         if not labels or len(set(labels)) != len(labels):
             raise ValueError(f"the object prior needs distinct class labels, got {labels}")
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must lie in [0, 1], got {strength}")
+        check_strength(strength)
         self.register_buffer("feature_means", torch.zeros(len(labels), image_dim))
         self.register_buffer("condition_means", torch.zeros(len(labels), condition_dim))
 

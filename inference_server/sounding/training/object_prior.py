@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from sounding.model.generator import ObjectAwareGenerator
-from sounding.model.object_prior import ObjectPrior
+from sounding.model.object_prior import ObjectPrior, check_strength
 from sounding.training.data import CHUNK, Row, load_image, load_masks
 
 #: A prior needs at least this many classes to tell objects apart.
@@ -30,6 +30,7 @@ def prior_rows(rows: list[Row]) -> list[Row]:
 def fit_object_prior(generator: ObjectAwareGenerator, rows: list[Row], strength: float) -> ObjectPrior:
     """Each row clicked as at test time (its mask, or the whole picture without one): its pooled features and the
     conditioner's own condition (no prior), averaged per class."""
+    check_strength(strength)  # before the encoding, not after it
     rows = prior_rows(rows)
     features, conditions = [], []
     for start in range(0, len(rows), CHUNK):
