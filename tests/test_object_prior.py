@@ -34,6 +34,7 @@ def picture(colour, top: int, left: int, side: int = 14) -> tuple[np.ndarray, np
 
 def write_manifest(root: Path, labelled: bool = True) -> Path:
     """Three train pictures per class, one val picture each, and a train scene row that the prior must skip."""
+    root.mkdir(parents=True, exist_ok=True)
     soundfile.write(root / "clip.wav", np.zeros(1600, np.float32), 16000)
     with open(root / "manifest.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -153,3 +154,8 @@ def test_a_diffusion_training_refits_the_prior_or_drops_it(tmp_path):
     common.update(model=str(fitted.model_dir), model_overrides={})
     dropped = train(TrainConfig(**common, output=str(tmp_path / "dropped")), show_progress=False)
     assert not (dropped.model_dir / OBJECT_PRIOR_DIR).exists()
+    common["manifest"] = str(write_manifest(tmp_path / "unlabelled", labelled=False))
+    with pytest.raises(ValueError, match="label"):  # before the first step, not after the last
+        train(TrainConfig(**common, output=str(tmp_path / "unlabelled-run"), object_prior_strength=1.0),
+              show_progress=False)
+    assert not (tmp_path / "unlabelled-run").exists()

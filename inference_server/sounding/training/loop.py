@@ -31,7 +31,7 @@ from sounding.model.masking import substitute
 from sounding.model.sampler import frame_multiple, latent_frames
 from sounding.training.config import TrainConfig
 from sounding.training.data import Row, precompute, read_rows
-from sounding.training.object_prior import fit_object_prior
+from sounding.training.object_prior import fit_object_prior, prior_rows
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -211,6 +211,8 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         raise ValueError(f"nothing to train: {trained} have no parameters")
     # 2. Data, with latents and frozen features computed once.
     rows: list[Row] = read_rows(config.manifest, config.split, config.scene_mixes)
+    if config.object_prior_strength is not None:
+        prior_rows(rows)  # a manifest without labels fails now, not after the last step
     frames = latent_frames(config.clip_seconds, generator.hop_seconds, frame_multiple(generator.unet, generator.vae))
     with accelerator.main_process_first():  # the main process writes the cache, the others then read it
         data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE,
