@@ -79,8 +79,8 @@ class ObjectAwareGenerator(nn.Module):
                   regions: Sequence[np.ndarray | None], object_prior: bool = True) -> Condition:
         """Per sample: mask mode (region, no text), mask+text (region and text) or text attention (text only).
         With ``config.region_crop`` a sample with a region is encoded cut to the region's box, and its weights
-        lie on that crop's patch grid. With an object prior the condition is moved toward the recognised class's
-        (``object_prior=False``: the conditioner's own condition, as the prior is fitted on)."""
+        lie on that crop's patch grid. With an object prior the condition is moved toward the recognised class's mean
+        condition; ``object_prior=False`` keeps the conditioner's own condition (what a prior is fitted on)."""
         images, regions = list(images), list(regions)
         for i, region in enumerate(regions):
             if region is None:
