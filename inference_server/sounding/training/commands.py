@@ -66,7 +66,7 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def fit_prior_command(args: argparse.Namespace) -> int:
-    from sounding.model.loading import OBJECT_PRIOR_DIR, CONFIG_FILE, load_generator, save_object_prior
+    from sounding.model.loading import CONFIG_FILE, OBJECT_PRIOR_DIR, load_generator, save_object_prior
     from sounding.training.data import read_rows
     from sounding.training.object_prior import fit_object_prior
 

@@ -19,10 +19,10 @@ MIN_CLASSES = 2
 def prior_rows(rows: list[Row]) -> list[Row]:
     """The rows a prior is fitted on: single objects (no scene) with a class label; an error when too few classes."""
     chosen = [row for row in rows if row.label and not row.scene_id and len(row.masks) <= 1]
-    if len({row.label for row in chosen}) < MIN_CLASSES:
+    classes = {row.label for row in chosen}
+    if len(classes) < MIN_CLASSES:
         raise ValueError(f"an object prior needs labelled single-object rows of at least {MIN_CLASSES} classes "
-                         f"(a manifest 'label' column); got {len(chosen)} rows of "
-                         f"{len({row.label for row in chosen})} class(es)")
+                         f"(a manifest 'label' column); got {len(chosen)} rows of {len(classes)} class(es)")
     return chosen
 
 
