@@ -211,12 +211,12 @@ def sounding_executable() -> str:
     return str(beside) if beside.exists() else shutil.which("sounding") or str(beside)
 
 
-def start_server(address: str, log: Path) -> subprocess.Popen:
-    """``sounding serve --model tiny`` on ``address``, once it answers health."""
+def start_server(address: str, log: Path, model: str = "tiny") -> subprocess.Popen:
+    """``sounding serve --model MODEL`` on ``address``, once it answers health."""
     from sounding_protocol.client import RequestTimeout, SoundingClient
 
     with open(log, "wb") as out:
-        process = subprocess.Popen([sounding_executable(), "serve", "--bind", address, "--model", "tiny"],
+        process = subprocess.Popen([sounding_executable(), "serve", "--bind", address, "--model", model],
                                    stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="1"))
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     with SoundingClient(address, timeout=2.0) as client:

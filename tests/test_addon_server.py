@@ -169,3 +169,33 @@ def test_a_text_hint_alone_makes_a_sound_without_a_speaker(connected):
     assert len(scene.sounding.results) == 1 and scene.sounding.results[0].target is None
     assert not [o for o in bpy.data.objects if o.type == "SPEAKER"]
     assert len(list(connected.placement.strips(scene))) == 1
+
+
+def test_the_class_the_server_recognised_names_the_result_and_the_speaker(addon, tmp_path):
+    """A tiny model with an object prior over two classes: the reply's best class reaches the result list, the
+    status line and the names of the Speaker and the strip."""
+    import torch
+    from sounding.model.loading import load_generator, save_generator
+    from sounding.model.object_prior import ObjectPrior
+
+    generator = load_generator("tiny")
+    prior = ObjectPrior(["bell", "drum"], generator.image_encoder.feature_dim,
+                        generator.conditioner.config.condition_dim)
+    prior.feature_means.copy_(torch.nn.functional.normalize(torch.randn(prior.feature_means.shape), dim=-1))
+    prior.condition_means.copy_(torch.nn.functional.normalize(torch.randn(prior.condition_means.shape), dim=-1))
+    generator.object_prior = prior
+    save_generator(generator, tmp_path / "model")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    process = start_server(address, tmp_path / "server.log", model=str(tmp_path / "model"))
+    try:
+        preferences().address, preferences().timeout = address, 60.0
+        scene = captured_scene_with_click("Sphere")
+        assert bpy.ops.sounding.generate(place=True) == {"FINISHED"}
+    finally:
+        stop_server(process)
+    recognised = scene.sounding.results[0].recognised
+    assert recognised in ("bell", "drum")
+    assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {recognised}."
+    speaker = next(o for o in bpy.data.objects if o.type == "SPEAKER")
+    strip = next(iter(addon.placement.strips(scene)))
+    assert speaker.name == strip.name == f"Sounding Sphere ({recognised})"

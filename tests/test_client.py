@@ -99,3 +99,18 @@ def test_timeout_reconnects_with_a_fresh_socket():
             assert client.wait(request_id).header["status"] == "ok"
     finally:
         router.close(linger=0)
+
+
+def test_recognised_classes_are_parsed_and_a_malformed_field_is_an_error():
+    from sounding_protocol.client import Reply, generate_result
+
+    header = {"type": "result", "id": "g", "audio": [], "masks": [],
+              "recognised": [{"label": "dog", "similarity": 0.8}, {"label": "cow", "similarity": 0.5}]}
+    assert [(r.label, r.similarity) for r in generate_result(Reply(header, [])).recognised] == [("dog", 0.8),
+                                                                                                ("cow", 0.5)]
+    assert generate_result(Reply({**header, "recognised": []}, [])).recognised == []
+    del header["recognised"]  # a server from before the field
+    assert generate_result(Reply(header, [])).recognised == []
+    for bad in ([{"label": "dog"}], [{"label": "dog", "similarity": "high"}], 3):
+        with pytest.raises(ProtocolError, match="recognised"):
+            generate_result(Reply({**header, "recognised": bad}, []))

@@ -51,7 +51,7 @@ def test_eval_generated_writes_clips_csvs_and_metrics(dataset_and_judge, tmp_pat
         rows = _csv_rows(out / f"{mode}.csv")
         assert len(rows) == LIMIT and all((out / row["audio_path"]).is_file() for row in rows)
         assert metrics[mode]["clips"] == LIMIT and 0.0 <= metrics[mode]["acc"] <= 1.0
-        assert "mean_iou" not in metrics[mode]
+        assert "mean_iou" not in metrics[mode] and "prior_recognised_class" not in metrics[mode]  # tiny: no prior
     assert metrics["scenes"]["scenes"] == LIMIT
     # per scene: one clip per clicked object (labelled) and one with both clicked (unlabelled)
     assert len(list((out / "scenes").glob("*.wav"))) == 3 * LIMIT
@@ -148,3 +148,23 @@ def test_clicked_regions_use_the_segmenters_mask_and_keep_its_iou():
     assert regions.summary() == {"mean_iou": 0.5} and regions.summary() == {}
     with pytest.raises(ValueError, match="row-7: the segmenter returned an empty mask"):
         ClickedRegions(HalfSegmenter(truth, empty=True))(image, truth, "row-7")
+
+
+def test_a_model_with_an_object_prior_reports_how_often_it_recognised_the_class(dataset_and_judge, tmp_path):
+    from sounding.model.loading import load_generator, save_generator
+
+    data, judge = dataset_and_judge
+    model = tmp_path / "model"
+    save_generator(load_generator("tiny"), model)
+    assert main(["fit-prior", "--model", str(model), "--manifest", str(data / "manifest.csv"), "--threads", "1"]) == 0
+    out = tmp_path / "eval"
+    assert main(["eval", "generated", "--model", str(model), "--data", str(data), "--judge", str(judge),
+                 "--out", str(out), "--limit", str(LIMIT), "--modes", "mask", "scenes", "--threads", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for mode in ("mask", "scenes"):
+        assert 0.0 <= metrics[mode]["prior_recognised_class"] <= 1.0
+    # the prior was fitted on the train rows: it names at least the classes of its own train pictures
+    train = tmp_path / "eval-train"
+    assert main(["eval", "generated", "--model", str(model), "--data", str(data), "--judge", str(judge),
+                 "--out", str(train), "--split", "train", "--modes", "mask", "--threads", "1"]) == 0
+    assert json.loads((train / "metrics.json").read_text())["mask"]["prior_recognised_class"] > 0.5

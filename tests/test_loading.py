@@ -20,7 +20,7 @@ def one_clip(generator, seed=0):
     region[4:20, 8:30] = True
     request = GenerationRequest(image=image, region=region, text="a bell", duration=0.5, seed=seed, steps=3,
                                 guidance=2.0)
-    return generator.generate([request], lambda *a: None)[0][0]
+    return generator.generate([request], lambda *a: None)[0].clips[0]
 
 
 def test_tiny_builds_the_same_model_every_time():

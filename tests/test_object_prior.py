@@ -1,6 +1,8 @@
 """The object prior on tiny seeded models and real picture files: fitting, recognising, moving the condition,
-saving, the ``sounding fit-prior`` command and the refit at the end of a diffusion training."""
+saving, the ``sounding fit-prior`` command, the refit at the end of a diffusion training and the classes a generate
+reply names."""
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,9 @@ import soundfile
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from server_harness import engine_with, mask_png, running_server, wait_until_ready
+from sounding_protocol.client import ObjectSelection, SoundingClient
 
 from sounding.cli import main
 from sounding.model.loading import OBJECT_PRIOR_DIR, load_generator, save_generator
@@ -159,3 +164,21 @@ def test_a_diffusion_training_refits_the_prior_or_drops_it(tmp_path):
         train(TrainConfig(**common, output=str(tmp_path / "unlabelled-run"), object_prior_strength=1.0),
               show_progress=False)
     assert not (tmp_path / "unlabelled-run").exists()
+
+
+def test_a_generate_reply_names_the_recognised_classes_best_first(tmp_path):
+    generator = load_generator("tiny")
+    prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0)
+    image, mask = picture(COLOURS["drum"], 12, 6)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    drum = [ObjectSelection(mask_png=mask_png(mask))]
+    with running_server(lambda: engine_with(generator)) as server, \
+            SoundingClient(server.endpoint, timeout=60) as client:
+        wait_until_ready(client.health)
+        generator.object_prior = prior
+        recognised = client.generate(buffer.getvalue(), drum, steps=2).recognised
+        generator.object_prior = None
+        assert client.generate(buffer.getvalue(), drum, steps=2).recognised == []
+    assert [r.label for r in recognised] == ["drum", "bell"]  # both classes: fewer than RECOGNISED_CLASSES
+    assert 1.0 >= recognised[0].similarity > recognised[1].similarity

@@ -53,9 +53,9 @@ def test_loop_matches_audioldm_pipeline(generator):
 
 
 def test_seed_gives_identical_audio(generator):
-    a = generator.generate([request(seed=3)], no_progress)[0][0]
-    b = generator.generate([request(seed=3)], no_progress)[0][0]
-    c = generator.generate([request(seed=4)], no_progress)[0][0]
+    a = generator.generate([request(seed=3)], no_progress)[0].clips[0]
+    b = generator.generate([request(seed=3)], no_progress)[0].clips[0]
+    c = generator.generate([request(seed=4)], no_progress)[0].clips[0]
     assert a.shape == (int(DURATION * 16000),) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
@@ -64,11 +64,11 @@ def test_seed_gives_identical_audio(generator):
 def test_variations_and_requests_batch(generator):
     batch = generator.generate([request(seed=5, variations=2), request(seed=9, text="a dog", region=False)],
                                no_progress)
-    assert [len(r) for r in batch] == [2, 1]
-    alone = generator.generate([request(seed=6)], no_progress)[0][0]  # variation 1 of seed 5 = seed 6
-    np.testing.assert_allclose(batch[0][1], alone, rtol=0, atol=1e-4 * np.abs(alone).max())
-    text_alone = generator.generate([request(seed=9, text="a dog", region=False)], no_progress)[0][0]
-    np.testing.assert_allclose(batch[1][0], text_alone, rtol=0, atol=1e-4 * np.abs(text_alone).max())
+    assert [len(r.clips) for r in batch] == [2, 1]
+    alone = generator.generate([request(seed=6)], no_progress)[0].clips[0]  # variation 1 of seed 5 = seed 6
+    np.testing.assert_allclose(batch[0].clips[1], alone, rtol=0, atol=1e-4 * np.abs(alone).max())
+    text_alone = generator.generate([request(seed=9, text="a dog", region=False)], no_progress)[0].clips[0]
+    np.testing.assert_allclose(batch[1].clips[0], text_alone, rtol=0, atol=1e-4 * np.abs(text_alone).max())
 
 
 def test_batch_key_separates_incompatible_requests(generator):

@@ -122,7 +122,7 @@ def test_mask_selects_the_sound(toy_run):
     for name in SHAPES:
         request = GenerationRequest(image=image, region=cell_mask(int(cells[name])), text=None,
                                     duration=CLIP_SECONDS, seed=0, steps=10, guidance=2.0)
-        audio = generator.generate([request], lambda *a: None)[0][0]
+        audio = generator.generate([request], lambda *a: None)[0].clips[0]
         distance = {other: np.abs(band_energies(audio) - target).mean() for other, target in targets.items()}
         assert min(distance, key=distance.get) == name, (name, distance)
 

@@ -179,8 +179,10 @@ def run_scene(client: SoundingClient, scene: Scene, index: int, out: Path, args)
         clips.append({"file": wav_name, "spec": f"{stem}_v{k + 1}_spec.png", "seed": clip.seed,
                       "duration": clip.duration, "rms": float(np.sqrt(np.mean(audio ** 2)))})
         print(f"  {wav_name}: {clip.duration:.2f} s, seed {clip.seed}, rms {clips[-1]['rms']:.3f}")
+    if result.recognised:
+        print("  sounds like: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised))
     return {"scene": scene, "picture": picture, "mask": f"{stem}_mask.png", "clips": clips, "seconds": seconds,
-            "scores": [m.score for m in result.masks]}
+            "scores": [m.score for m in result.masks], "recognised": [r.label for r in result.recognised]}
 
 
 def write_index(out: Path, health: dict, results: list[dict]) -> Path:
@@ -199,6 +201,9 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
             f"<img src='{html.escape(c['spec'])}' alt='spectrogram'><br><small>seed {c['seed']}, "
             f"{c['duration']:.2f} s</small></div>" for c in r["clips"])
         hint = f" &middot; text hint: <i>{html.escape(scene.text)}</i>" if scene.text else ""
+        if r["recognised"]:
+            hint += (f" &middot; sounds like <b>{html.escape(r['recognised'][0])}</b> (then "
+                     f"{html.escape(', '.join(r['recognised'][1:]) or '-')}; the model's object prior)")
         rows.append(
             f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "
             f"alt='{html.escape(scene.title)}'><p>{len(scene.objects)} object(s), {len(scene.clicks)} click(s); "

@@ -6,7 +6,7 @@ is plain numpy so the server, the CLI and the tests share one path.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Hashable, Protocol, Sequence
 
 import numpy as np
@@ -51,6 +51,23 @@ class GenerationRequest:
 
 
 @dataclass
+class Recognition:
+    """A class the model's object prior found the selected object nearest to (cosine of pooled image features)."""
+
+    label: str
+    similarity: float
+
+
+@dataclass
+class GenerationOutput:
+    """One request's result: a clip per variation, and what the object prior recognised (best first; empty for a
+    model without one), so that a sound designer sees which class's typical sound the clip was moved toward."""
+
+    clips: list[np.ndarray]
+    recognised: list[Recognition] = field(default_factory=list)
+
+
+@dataclass
 class ModelInfo:
     name: str
     sample_rate: int
@@ -74,8 +91,8 @@ class AudioGenerator(Protocol):
     def batch_key(self, request: GenerationRequest) -> Hashable:
         """Requests with equal keys may run as one batch (same latent shape, steps, guidance)."""
 
-    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[list[np.ndarray]]:
-        """Per request, per variation: float32 mono audio in [-1, 1] at ``info.sample_rate``.
+    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[GenerationOutput]:
+        """Per request: per variation, float32 mono audio in [-1, 1] at ``info.sample_rate``.
 
         Variation ``i`` of a request uses seed ``request.seed + i`` so that each one can be reproduced alone.
         """

@@ -9,7 +9,8 @@ Extensions to v1 (allowed by the contract: new optional fields; see docs/protoco
   such an object adds its hint and no region; ``segment`` rejects it (there is nothing to segment).
 - ``health``'s ``model`` object also has ``default_duration``, ``default_steps`` and ``default_guidance``.
 - ``cancel``'s result has ``cancelled`` (bool): whether the target was still pending.
-- ``generate``'s result has ``steps`` and ``guidance``: the values actually used.
+- ``generate``'s result has ``steps`` and ``guidance``: the values actually used, and ``recognised``: the classes
+  the model's object prior found the selection nearest to (``label``, ``similarity``), best first, or ``[]``.
 """
 from .constants import PROTOCOL_VERSION
 from .errors import ProtocolError

@@ -78,10 +78,20 @@ class AudioClip:
 
 
 @dataclass
+class RecognisedClass:
+    """A class the model recognised the selection as (an optional result field; docs/protocol-extensions.md)."""
+
+    label: str
+    similarity: float
+
+
+@dataclass
 class GenerateResult:
     audio: list[AudioClip]
     masks: list[MaskResult]
     header: dict[str, Any]
+    #: Best first; empty when the server's model recognises no classes (or the server predates the field).
+    recognised: list[RecognisedClass]
 
 
 @dataclass
@@ -131,7 +141,15 @@ def masks_of(reply: Reply) -> list[MaskResult]:
 def generate_result(reply: Reply) -> GenerateResult:
     audio = [AudioClip(data=reply.blob(a), format=a["format"], sample_rate=int(a["sample_rate"]),
                        duration=float(a["duration"]), seed=int(a["seed"])) for a in reply.header.get("audio", [])]
-    return GenerateResult(audio=audio, masks=masks_of(reply), header=reply.header)
+    return GenerateResult(audio=audio, masks=masks_of(reply), header=reply.header, recognised=recognised_of(reply))
+
+
+def recognised_of(reply: Reply) -> list[RecognisedClass]:
+    entries = reply.header.get("recognised", [])
+    try:
+        return [RecognisedClass(label=str(entry["label"]), similarity=float(entry["similarity"])) for entry in entries]
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ProtocolError(INTERNAL, f"the server sent a malformed 'recognised' field: {entries!r}") from exc
 
 
 def raise_for_error(reply: Reply) -> Reply:

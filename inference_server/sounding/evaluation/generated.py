@@ -10,7 +10,8 @@ split (``split``: val, to choose a training's length without looking at the test
 The clicked regions are the rows' exact masks (what the Blender add-on sends from a render's id map) unless a
 segmenter is given: then each region is that segmenter's mask after ``clicks`` clicks placed by the standard protocol
 (:func:`sounding.segmentation.clicks.next_click`) against the exact mask, as for a user clicking on an image, and
-each mode's metrics also give the regions' mean IoU.
+each mode's metrics also give the regions' mean IoU. For a model with an object prior they also give
+``prior_recognised_class``: the share of labelled clips whose object the prior recognised as its class.
 
 Clips are written as ``<out>/<mode>/<row id>.wav`` with a ``<out>/<mode>.csv`` (audio_path, label) that
 ``sounding eval acc`` reads (for scenes: the one-click clips, labelled with the clicked class); the numbers go to
@@ -77,13 +78,20 @@ def _requests(items, generator, seed: int, variations: int) -> list[GenerationRe
             for image, region, text in items]
 
 
-def _generate(generator, items: list[tuple], seeds: int) -> list[list[np.ndarray]]:
+def _generate(generator, items: list[tuple], seeds: int) -> tuple[list[list[np.ndarray]], list[str | None]]:
     """Per clip seed (``SEED``, ``SEED + 1``, ...), one clip per item: the seeds are an item's variations, so its
-    condition is encoded once."""
+    condition is encoded once. Also per item: the class the object prior recognised (None without a prior)."""
     per_item = []
     for start in range(0, len(items), BATCH):
         per_item += generator.generate(_requests(items[start:start + BATCH], generator, SEED, seeds), lambda *_: None)
-    return [[variations[n] for variations in per_item] for n in range(seeds)]
+    clips = [[output.clips[n] for output in per_item] for n in range(seeds)]
+    return clips, [output.recognised[0].label if output.recognised else None for output in per_item]
+
+
+def _recognition(recognised: list[str | None], labels: list[str | None]) -> dict:
+    """The share of labelled items whose object the prior recognised as their class (nothing without a prior)."""
+    pairs = [(r, label) for r, label in zip(recognised, labels) if label is not None and r is not None]
+    return {"prior_recognised_class": round(sum(r == label for r, label in pairs) / len(pairs), 4)} if pairs else {}
 
 
 def _write(out: Path, mode: str, ids: list[str], labels: list[str | None], clips: list[list[np.ndarray]],
@@ -124,10 +132,11 @@ def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: in
             items.append((image, regions(image, truth, row["id"]), None))
         else:
             items.append((image, None, row["caption"]))
-    clips = _generate(generator, items, seeds)
-    targets = _write(out, mode, [row["id"] for row in rows], [row["label"] for row in rows], clips,
-                     generator.info.sample_rate)
-    return {**acc_of(targets, judge).to_dict(), "seeds": seeds, **regions.summary()}
+    clips, recognised = _generate(generator, items, seeds)
+    labels = [row["label"] for row in rows]
+    targets = _write(out, mode, [row["id"] for row in rows], labels, clips, generator.info.sample_rate)
+    return {**acc_of(targets, judge).to_dict(), "seeds": seeds, **_recognition(recognised, labels),
+            **regions.summary()}
 
 
 def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, regions: ClickedRegions,
@@ -150,7 +159,7 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, r
         items.append((image, masks[0] | masks[1], None))
         ids.append(f"{first['scene_id']}-both")
         labels.append(None)
-    clips = _generate(generator, items, seeds)
+    clips, recognised = _generate(generator, items, seeds)
     _write(out, "scenes", ids, labels, clips, generator.info.sample_rate)
     index = {label: i for i, label in enumerate(judge.labels)}
     clicked = other = both = 0
@@ -166,7 +175,8 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, r
     clicks, mixes = 2 * len(pairs) * seeds, len(pairs) * seeds
     return {"scenes": len(pairs), "seeds": seeds, "one_click_clicked_class": round(clicked / clicks, 4),
             "one_click_other_class": round(other / clicks, 4),
-            f"both_clicked_both_in_top{TOP_K}": round(both / mixes, 4), **regions.summary()}
+            f"both_clicked_both_in_top{TOP_K}": round(both / mixes, 4), **_recognition(recognised, labels),
+            **regions.summary()}
 
 
 def evaluate_generated(model: str, data: Path, judge_dir: Path, out: Path, modes: tuple[str, ...] = MODES,

@@ -13,7 +13,7 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from torch import nn
 
-from sounding.engine import GenerationRequest, ModelInfo, ProgressFn
+from sounding.engine import GenerationOutput, GenerationRequest, ModelInfo, ProgressFn, Recognition
 from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import ModelConfig
 from sounding.model.encoders import ImageEncoder, TextEncoder
@@ -21,6 +21,9 @@ from sounding.model.masking import mask_to_grid, substitute
 from sounding.model.object_prior import ObjectPrior
 from sounding.model.region_crop import crop_to_region
 from sounding.model.sampler import frame_multiple, latent_frames, latent_shape, make_scheduler, sample
+
+#: How many of the object prior's nearest classes a result reports (the first is the one the prior used).
+RECOGNISED_CLASSES = 3
 
 
 @dataclass
@@ -117,7 +120,17 @@ class ObjectAwareGenerator(nn.Module):
             condition = self.object_prior(condition, features)
         return Condition(condition, weights, features)
 
-    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[list[np.ndarray]]:
+    def recognised(self, features: torch.Tensor) -> list[list[Recognition]]:
+        """Per sample: the object prior's ``RECOGNISED_CLASSES`` nearest classes, best first (none without a prior)."""
+        if self.object_prior is None:
+            return [[] for _ in range(len(features))]
+        similarity = self.object_prior.similarities(features.float())
+        top = similarity.topk(min(RECOGNISED_CLASSES, similarity.shape[1]), dim=-1)
+        labels = self.object_prior.config.labels
+        return [[Recognition(labels[k], round(float(v), 4)) for v, k in zip(values.tolist(), indices.tolist())]
+                for values, indices in zip(top.values, top.indices)]
+
+    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[GenerationOutput]:
         keys = {self.batch_key(r) for r in requests}
         if len(keys) != 1:
             raise ValueError(f"requests of one batch must share duration frames, steps and guidance; got {keys}")
@@ -137,11 +150,12 @@ class ObjectAwareGenerator(nn.Module):
         waveform = sample(self.unet, make_scheduler(self.config.sampler, self.scheduler_config), self.vae,
                           self.vocoder, condition, self.conditioner.unconditional(len(seeds)),
                           latents.to(self.device, self.unet.dtype), steps, guidance, progress)
-        # 4. Crop each clip to its duration; split per request.
+        # 4. Crop each clip to its duration; split per request, with what the object prior recognised.
         audio = waveform.clamp(-1.0, 1.0).cpu().numpy()
         results, start = [], 0
-        for r in requests:
+        for r, recognised in zip(requests, self.recognised(encoded.features)):
             samples = int(round(r.duration * self.config.mel.sample_rate))
-            results.append([audio[start + i, :samples].copy() for i in range(r.variations)])
+            results.append(GenerationOutput([audio[start + i, :samples].copy() for i in range(r.variations)],
+                                            recognised))
             start += r.variations
         return results

@@ -51,9 +51,13 @@ class ObjectPrior(ModelMixin, ConfigMixin):
             prior.condition_means[k] = F.normalize(conditions[index == k].mean(0), dim=0)
         return prior
 
+    def similarities(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, image_dim) pooled features -> (B, classes) cosine to each class's mean feature."""
+        return F.normalize(features, dim=-1) @ self.feature_means.T
+
     def recognise(self, features: torch.Tensor) -> torch.Tensor:
         """(B, image_dim) pooled features -> (B,) index of the class with the nearest mean feature (cosine)."""
-        return (F.normalize(features, dim=-1) @ self.feature_means.T).argmax(-1)
+        return self.similarities(features).argmax(-1)
 
     def forward(self, condition: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         typical = self.condition_means[self.recognise(features)].to(condition.dtype)

@@ -40,6 +40,8 @@ def run_generate(args: argparse.Namespace) -> int:
     for path, clip in zip(paths, result.audio):
         path.write_bytes(clip.data)
         print(f"{path}: {clip.duration:.2f} s at {clip.sample_rate} Hz, seed {clip.seed}")
+    if result.recognised:
+        print("sounds like: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised))
     return 0
 
 

@@ -96,17 +96,19 @@ def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
         raise RuntimeError(f"the generator returned {len(outputs)} results for {len(batch)} requests")
     sample_rate = engine.info.sample_rate
     replies = []
-    for prepared, clips in zip(batch, outputs):
+    for prepared, output in zip(batch, outputs):
         generation = prepared.generation
-        if len(clips) != generation.variations:
-            raise RuntimeError(f"the generator returned {len(clips)} clips for {generation.variations} variations")
+        if len(output.clips) != generation.variations:
+            raise RuntimeError(f"the generator returned {len(output.clips)} clips for {generation.variations} "
+                               "variations")
         fmt = prepared.request.format
         # Delivered at the dataset's loudness, so clips sit together in a mix (docs/protocol-extensions.md).
-        clips = [normalise_loudness(np.asarray(clip, np.float32).reshape(-1), sample_rate) for clip in clips]
+        clips = [normalise_loudness(np.asarray(clip, np.float32).reshape(-1), sample_rate) for clip in output.clips]
         blobs = [encode_audio(clip, sample_rate, fmt) for clip in clips]
         audio = [{"blob": i + 1, "format": fmt, "sample_rate": sample_rate, "duration": clip.size / sample_rate,
                   "seed": generation.seed + i} for i, clip in enumerate(clips)]
         mask_fields, mask_blobs = mask_parts(prepared.masks, first_blob=len(blobs) + 1)
-        replies.append(({"audio": audio, **mask_fields, "steps": generation.steps, "guidance": generation.guidance},
-                        blobs + mask_blobs))
+        recognised = [{"label": r.label, "similarity": r.similarity} for r in output.recognised]
+        replies.append(({"audio": audio, **mask_fields, "steps": generation.steps, "guidance": generation.guidance,
+                         "recognised": recognised}, blobs + mask_blobs))
     return replies
