@@ -137,6 +137,7 @@ class Finished:
 class Generated:
     sounds: list[Sound]
     region: np.ndarray | None  # (H, W) bool: the union of the objects' masks, as the server saw them
+    recognised: str = ""  # the class the server's model recognised the selection as ("" if it names none)
 
 
 @dataclass
@@ -329,7 +330,8 @@ class Bridge:
                 with open(path, "wb") as f:
                     f.write(clip.data)
                 sounds.append(Sound(path, clip.seed, clip.duration, clip.sample_rate))
-            return Finished(job.id, Generated(sounds, decode_region(result.masks)))
+            recognised = result.recognised[0].label if result.recognised else ""
+            return Finished(job.id, Generated(sounds, decode_region(result.masks), recognised))
         except ProtocolError as exc:
             return Failed(job.id, exc.code, exc.message)
         except ValueError as exc:

@@ -34,6 +34,9 @@ class SoundingResult(bpy.types.PropertyGroup):
     duration: FloatProperty(name="Duration", unit="TIME_ABSOLUTE")
     target: PointerProperty(type=bpy.types.Object, name="Object",
                             description="The object the sound came from; it gets the Speaker")
+    recognised: StringProperty(name="Sounds Like",
+                               description="The class the model recognised the selection as, whose typical sound "
+                                           "it made (empty when the model names no classes)")
 
 
 class SoundingSettings(bpy.types.PropertyGroup):

@@ -194,21 +194,24 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
     for sound in generated.sounds:
         result = settings.results.add()
         result.filepath, result.seed, result.duration = sound.path, sound.seed, sound.duration
-        result.target = target
+        result.target, result.recognised = target, generated.recognised
     settings.active_result = len(settings.results) - len(generated.sounds)
-    running.message = f"{len(generated.sounds)} sound(s) generated."
+    running.message = f"{len(generated.sounds)} sound(s) generated" + (
+        f", sounding like {generated.recognised}." if generated.recognised else ".")
     if running.place and generated.sounds:
         first = generated.sounds[0]
         try:
-            placement.place(scene, first.path, first.duration, target, sound_name(target, first.path),
+            placement.place(scene, first.path, first.duration, target,
+                            sound_name(target, first.path, generated.recognised),
                             speaker=settings.add_speaker, strip=settings.add_strip)
         except (RuntimeError, ValueError) as exc:
             running.message = f"Generated, but could not add it to the scene: {exc}"
 
 
-def sound_name(target: bpy.types.Object | None, filepath: str) -> str:
-    """Name of the Sound, Speaker and strip made from a result."""
-    return f"Sounding {target.name if target else os.path.splitext(os.path.basename(filepath))[0]}"
+def sound_name(target: bpy.types.Object | None, filepath: str, recognised: str = "") -> str:
+    """Name of the Sound, Speaker and strip made from a result: its object (or file), and the class it sounds like."""
+    name = f"Sounding {target.name if target else os.path.splitext(os.path.basename(filepath))[0]}"
+    return f"{name} ({recognised})" if recognised else name
 
 
 def start_server(executable: str, address: str, model: str) -> subprocess.Popen:
