@@ -14,6 +14,7 @@ from PIL import Image
 
 from server_harness import engine_with, mask_png, running_server, wait_until_ready
 from sounding_protocol.client import ObjectSelection, SoundingClient
+from sounding_protocol.errors import ProtocolError
 
 from sounding.cli import main
 from sounding.model.loading import OBJECT_PRIOR_DIR, load_generator, save_generator
@@ -166,19 +167,39 @@ def test_a_diffusion_training_refits_the_prior_or_drops_it(tmp_path):
     assert not (tmp_path / "unlabelled-run").exists()
 
 
-def test_a_generate_reply_names_the_recognised_classes_best_first(tmp_path):
+def test_sounds_like_picks_the_class_instead_of_recognising_it(tmp_path):
     generator = load_generator("tiny")
-    prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0)
+    image, mask = picture(COLOURS["drum"], 12, 6)
+    with pytest.raises(ValueError, match="no object prior"):
+        generator.condition([image], [None], [mask], sounds_like=["bell"])
+    generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0)
+    bell = generator.object_prior.condition_means[0]
+    chosen = generator.condition([image, image], [None, None], [mask, mask], sounds_like=[" Bell", None])
+    torch.testing.assert_close(chosen.condition[0], bell)  # asked for: the bell's mean condition
+    torch.testing.assert_close(chosen.condition[1], generator.object_prior.condition_means[1])  # recognised: drum
+    with pytest.raises(ValueError, match="'tuba' is not one of the model's classes: bell, drum"):
+        generator.condition([image], [None], [mask], sounds_like=["tuba"])
+
+
+def test_a_generate_reply_names_the_recognised_classes_and_takes_a_class_to_sound_like(tmp_path):
+    generator = load_generator("tiny")
+    generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0)
     image, mask = picture(COLOURS["drum"], 12, 6)
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     drum = [ObjectSelection(mask_png=mask_png(mask))]
     with running_server(lambda: engine_with(generator)) as server, \
             SoundingClient(server.endpoint, timeout=60) as client:
-        wait_until_ready(client.health)
-        generator.object_prior = prior
-        recognised = client.generate(buffer.getvalue(), drum, steps=2).recognised
+        assert wait_until_ready(client.health)["model"]["classes"] == ["bell", "drum"]
+        result = client.generate(buffer.getvalue(), drum, steps=2, seed=1)
+        as_bell = client.generate(buffer.getvalue(), drum, steps=2, seed=1, sounds_like="bell")
+        with pytest.raises(ProtocolError, match="'tuba' is not one of the model's classes: bell, drum"):
+            client.generate(buffer.getvalue(), drum, steps=2, sounds_like="tuba")
         generator.object_prior = None
         assert client.generate(buffer.getvalue(), drum, steps=2).recognised == []
-    assert [r.label for r in recognised] == ["drum", "bell"]  # both classes: fewer than RECOGNISED_CLASSES
-    assert 1.0 >= recognised[0].similarity > recognised[1].similarity
+        with pytest.raises(ProtocolError, match="no object prior"):
+            client.generate(buffer.getvalue(), drum, steps=2, sounds_like="bell")
+    assert [r.label for r in result.recognised] == ["drum", "bell"]  # both classes: fewer than RECOGNISED_CLASSES
+    assert 1.0 >= result.recognised[0].similarity > result.recognised[1].similarity
+    assert as_bell.recognised == result.recognised  # still what the picture looks like
+    assert as_bell.audio[0].data != result.audio[0].data  # another condition, the same seed

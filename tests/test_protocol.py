@@ -77,14 +77,15 @@ def test_every_op_parses_into_its_dataclass():
     assert segment.objects[0].points == [(1.5, 2.0), (41.0, 29.0)] and segment.objects[0].labels == [1, 0]
     request = parse(generate(objects=[{"points": [[3, 4]], "text": "dog"}, {"mask": {"blob": 2, "format": "png"}},
                                       {"text": "rain"}], duration=2.5, seed=9, steps=4, guidance=3, variations=3,
-                             format="flac"), PNG, MASK)
+                             format="flac", sounds_like="dog"), PNG, MASK)
     assert isinstance(request, GenerateRequest)
-    assert (request.duration, request.seed, request.steps, request.guidance, request.variations, request.format) == \
-        (2.5, 9, 4, 3.0, 3, "flac")
+    assert (request.duration, request.seed, request.steps, request.guidance, request.variations, request.format,
+            request.sounds_like) == (2.5, 9, 4, 3.0, 3, "flac", "dog")
     assert request.objects[0].labels == [1] and request.objects[1].mask == MASK
     assert request.objects[2].text == "rain" and request.objects[2].points is None  # the text-only extension
     defaults = parse(generate(), PNG)
-    assert (defaults.duration, defaults.seed, defaults.variations, defaults.format) == (None, None, 1, "wav")
+    assert (defaults.duration, defaults.seed, defaults.variations, defaults.format, defaults.sounds_like) == \
+        (None, None, 1, "wav", None)
 
 
 @pytest.mark.parametrize("header, code", [
@@ -142,6 +143,9 @@ def test_common_fields(header, code):
     ({"variations": 0}, BAD_REQUEST),
     ({"variations": MAX_VARIATIONS + 1}, TOO_LARGE),
     ({"format": "mp3"}, BAD_REQUEST),
+    ({"sounds_like": 3}, BAD_REQUEST),
+    ({"sounds_like": " "}, BAD_REQUEST),
+    ({"sounds_like": "x" * 65}, TOO_LARGE),
 ])
 def test_generate_fields(fields, code):
     assert code_of(generate(**fields), PNG) == code

@@ -180,7 +180,7 @@ def run_scene(client: SoundingClient, scene: Scene, index: int, out: Path, args)
                       "duration": clip.duration, "rms": float(np.sqrt(np.mean(audio ** 2)))})
         print(f"  {wav_name}: {clip.duration:.2f} s, seed {clip.seed}, rms {clips[-1]['rms']:.3f}")
     if result.recognised:
-        print("  sounds like: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised))
+        print("  recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised))
     return {"scene": scene, "picture": picture, "mask": f"{stem}_mask.png", "clips": clips, "seconds": seconds,
             "scores": [m.score for m in result.masks], "recognised": [r.label for r in result.recognised]}
 

@@ -48,6 +48,8 @@ class GenerationRequest:
     steps: int
     guidance: float
     variations: int = 1
+    #: A class of the model's object prior to sound like, instead of the class it recognises (None: recognise).
+    sounds_like: str | None = None
 
 
 @dataclass
@@ -75,6 +77,17 @@ class ModelInfo:
     default_duration: float
     default_steps: int
     default_guidance: float = 2.0  # the paper's classifier-free guidance scale
+    #: The classes the model's object prior knows (what ``sounds_like`` may name); empty without a prior.
+    classes: tuple[str, ...] = ()
+
+
+def class_index(label: str, classes: Sequence[str]) -> int:
+    """The position of ``label`` among a model's ``classes``, case and surrounding spaces ignored; a ValueError
+    naming the classes when it is none of them."""
+    folded = [known.lower() for known in classes]
+    if label.strip().lower() not in folded:
+        raise ValueError(f"{label!r} is not one of the model's classes: {', '.join(classes)}")
+    return folded.index(label.strip().lower())
 
 
 class Segmenter(Protocol):

@@ -7,7 +7,9 @@ Extensions to v1 (allowed by the contract: new optional fields; see docs/protoco
 
 - An object may carry only ``text`` (no ``points``, no ``mask``): the paper's text-attention mode. In ``generate``
   such an object adds its hint and no region; ``segment`` rejects it (there is nothing to segment).
-- ``health``'s ``model`` object also has ``default_duration``, ``default_steps`` and ``default_guidance``.
+- ``health``'s ``model`` object also has ``default_duration``, ``default_steps``, ``default_guidance`` and
+  ``classes`` (what ``sounds_like`` may name; ``[]`` for a model without an object prior).
+- ``generate`` takes ``sounds_like``: a class of the model's to sound like instead of the one it recognises.
 - ``cancel``'s result has ``cancelled`` (bool): whether the target was still pending.
 - ``generate``'s result has ``steps`` and ``guidance``: the values actually used, and ``recognised``: the classes
   the model's object prior found the selection nearest to (``label``, ``similarity``), best first, or ``[]``.

@@ -124,12 +124,13 @@ def segment_message(image: bytes, objects: Sequence[ObjectSelection],
 
 def generate_message(image: bytes, objects: Sequence[ObjectSelection], image_format: str = "png", *,
                      duration: float | None = None, seed: int | None = None, steps: int | None = None,
-                     guidance: float | None = None, variations: int = 1,
-                     audio_format: str = "wav") -> tuple[dict[str, Any], list[bytes]]:
-    """Fields and blobs of a ``generate`` request; ``None`` leaves a value to the server (the model's default)."""
+                     guidance: float | None = None, variations: int = 1, audio_format: str = "wav",
+                     sounds_like: str | None = None) -> tuple[dict[str, Any], list[bytes]]:
+    """Fields and blobs of a ``generate`` request; ``None`` leaves a value to the server (the model's default; for
+    ``sounds_like``, the class the model recognises)."""
     fields, blobs = segment_message(image, objects, image_format)
     options = {"duration": duration, "seed": seed, "steps": steps, "guidance": guidance, "variations": variations,
-               "format": audio_format}
+               "format": audio_format, "sounds_like": sounds_like}
     fields.update({k: v for k, v in options.items() if v is not None})
     return fields, blobs
 
@@ -297,7 +298,8 @@ class SoundingClient:
 
     def generate(self, image: bytes, objects: Sequence[ObjectSelection], image_format: str = "png", *,
                  progress: ProgressFn | None = None, timeout: float | None = None, **options) -> GenerateResult:
-        """``options``: duration, seed, steps, guidance, variations, audio_format (see :func:`generate_message`)."""
+        """``options``: duration, seed, steps, guidance, variations, audio_format, sounds_like (see
+        :func:`generate_message`)."""
         fields, blobs = generate_message(image, objects, image_format, **options)
         return generate_result(self.request(OP_GENERATE, fields, blobs, timeout, progress))
 

@@ -50,6 +50,8 @@ MAX_QUEUED_JOBS = 32
 MAX_ID_CHARS = 64
 #: Not in PROTOCOL.md's table; bounds that keep one request from holding the worker or the log hostage.
 MAX_TEXT_CHARS = 256
+#: Longest class name a ``generate`` request's ``sounds_like`` may give (extension).
+MAX_CLASS_CHARS = 64
 MAX_STEPS = 1000
 MAX_SEED = 2**63 - 1
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
 from .constants import (
-    AUDIO_FORMATS, BAD_REQUEST, DEFAULT_LIMITS, IMAGE_FORMATS, MASK_FORMATS, MAX_ID_CHARS, MAX_SEED, OP_CANCEL,
+    AUDIO_FORMATS, BAD_REQUEST, DEFAULT_LIMITS, IMAGE_FORMATS, MASK_FORMATS, MAX_CLASS_CHARS, MAX_ID_CHARS, MAX_SEED, OP_CANCEL,
     OP_GENERATE, OP_HEALTH, OP_SEGMENT, OPS, PROTOCOL_VERSION, TOO_LARGE, UNKNOWN_OP, UNSUPPORTED_VERSION, Limits,
 )
 from .errors import ProtocolError
@@ -70,6 +70,7 @@ class GenerateRequest:
     guidance: float | None = None
     variations: int = 1
     format: str = "wav"
+    sounds_like: str | None = None  # a class of the model's to sound like; None: the class it recognises
 
 
 Request = Union[HealthRequest, CancelRequest, SegmentRequest, GenerateRequest]
@@ -137,9 +138,14 @@ def _generate_request(header, request_id, image, objects, limits: Limits) -> Gen
     fmt = "wav" if fmt is None else fmt
     if fmt not in AUDIO_FORMATS:
         raise ProtocolError(BAD_REQUEST, f"audio format {fmt!r} is not one of {', '.join(AUDIO_FORMATS)}")
+    sounds_like = _optional(header, "sounds_like", lambda v: isinstance(v, str) and v.strip(),
+                            "a class name (see health's model.classes)")
+    if sounds_like is not None and len(sounds_like) > MAX_CLASS_CHARS:
+        raise ProtocolError(TOO_LARGE, f"field 'sounds_like' has {len(sounds_like)} characters, the limit is "
+                                       f"{MAX_CLASS_CHARS}")
     return GenerateRequest(id=request_id, image=image, objects=objects, duration=None if duration is None
                            else float(duration), seed=seed, steps=steps, guidance=None if guidance is None
-                           else float(guidance), variations=variations, format=fmt)
+                           else float(guidance), variations=variations, format=fmt, sounds_like=sounds_like)
 
 
 def _image_field(header, frames: Frames, limits: Limits) -> ImageInput:

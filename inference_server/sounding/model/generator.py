@@ -13,7 +13,7 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from torch import nn
 
-from sounding.engine import GenerationOutput, GenerationRequest, ModelInfo, ProgressFn, Recognition
+from sounding.engine import GenerationOutput, GenerationRequest, ModelInfo, ProgressFn, Recognition, class_index
 from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import ModelConfig
 from sounding.model.encoders import ImageEncoder, TextEncoder
@@ -58,10 +58,16 @@ class ObjectAwareGenerator(nn.Module):
         # diffusers' private keys (``_use_default_values``...) would make a fresh model and its reloaded copy pick
         # different defaults for another scheduler class: keep only the explicit values.
         self.scheduler_config = {k: v for k, v in scheduler_config.items() if not k.startswith("_")}
-        self.info = ModelInfo(name=config.name, sample_rate=config.mel.sample_rate, max_duration=config.max_duration,
-                              default_duration=config.default_duration, default_steps=config.default_steps,
-                              default_guidance=config.default_guidance)
         self.eval()
+
+    @property
+    def info(self) -> ModelInfo:
+        """Read on each use: the classes follow the object prior, which a fit may set after loading."""
+        config = self.config
+        return ModelInfo(name=config.name, sample_rate=config.mel.sample_rate, max_duration=config.max_duration,
+                         default_duration=config.default_duration, default_steps=config.default_steps,
+                         default_guidance=config.default_guidance,
+                         classes=tuple(self.object_prior.config.labels) if self.object_prior is not None else ())
 
     @property
     def device(self) -> torch.device:
@@ -79,11 +85,14 @@ class ObjectAwareGenerator(nn.Module):
 
     @torch.no_grad()
     def condition(self, images: Sequence[np.ndarray], texts: Sequence[str | None],
-                  regions: Sequence[np.ndarray | None], object_prior: bool = True) -> Condition:
+                  regions: Sequence[np.ndarray | None], object_prior: bool = True,
+                  sounds_like: Sequence[str | None] | None = None) -> Condition:
         """Per sample: mask mode (region, no text), mask+text (region and text) or text attention (text only).
         With ``config.region_crop`` a sample with a region is encoded cut to the region's box, and its weights
-        lie on that crop's patch grid. With an object prior the condition is moved toward the recognised class's mean
-        condition; ``object_prior=False`` keeps the conditioner's own condition (what a prior is fitted on)."""
+        lie on that crop's patch grid. With an object prior the condition is moved toward the mean condition of the
+        recognised class, or of the class a sample's ``sounds_like`` names; ``object_prior=False`` keeps the
+        conditioner's own condition (what a prior is fitted on)."""
+        chosen = self._chosen_classes(sounds_like, len(images)) if object_prior else None
         images, regions = list(images), list(regions)
         for i, region in enumerate(regions):
             if region is None:
@@ -117,8 +126,21 @@ class ObjectAwareGenerator(nn.Module):
         condition = self.conditioner.pool(patches, weights)
         features = (pooling.unsqueeze(1) @ patches)[:, 0]
         if object_prior and self.object_prior is not None:
-            condition = self.object_prior(condition, features)
+            condition = self.object_prior(condition, features, chosen)
         return Condition(condition, weights, features)
+
+    def _chosen_classes(self, sounds_like: Sequence[str | None] | None, count: int) -> torch.Tensor | None:
+        """The prior's index of each sample's ``sounds_like`` class (-1: recognise); errors before any encoding."""
+        if sounds_like is None or all(label is None for label in sounds_like):
+            return None
+        if len(sounds_like) != count:
+            raise ValueError(f"{len(sounds_like)} sounds_like entries for {count} images")
+        if self.object_prior is None:
+            raise ValueError(f"the model {self.config.name!r} has no object prior, so it knows no classes to sound "
+                             "like: leave sounds_like out")
+        labels = self.object_prior.config.labels
+        return torch.tensor([-1 if label is None else class_index(label, labels) for label in sounds_like],
+                            device=self.device)
 
     def recognised(self, features: torch.Tensor) -> list[list[Recognition]]:
         """Per sample: the object prior's ``RECOGNISED_CLASSES`` nearest classes, best first (none without a prior)."""
@@ -138,7 +160,7 @@ class ObjectAwareGenerator(nn.Module):
         # 1. Encode each request once; its variations repeat the condition.
         progress("encode", 0, 1)
         encoded = self.condition([r.image for r in requests], [r.text for r in requests],
-                                 [r.region for r in requests])
+                                 [r.region for r in requests], sounds_like=[r.sounds_like for r in requests])
         repeats = torch.tensor([r.variations for r in requests], device=self.device)
         condition = encoded.condition.repeat_interleave(repeats, dim=0)
         progress("encode", 1, 1)

@@ -59,6 +59,11 @@ class ObjectPrior(ModelMixin, ConfigMixin):
         """(B, image_dim) pooled features -> (B,) index of the class with the nearest mean feature (cosine)."""
         return self.similarities(features).argmax(-1)
 
-    def forward(self, condition: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        typical = self.condition_means[self.recognise(features)].to(condition.dtype)
+    def forward(self, condition: torch.Tensor, features: torch.Tensor,
+                chosen: torch.Tensor | None = None) -> torch.Tensor:
+        """``chosen`` (B,): a class index per sample to use instead of the recognised one, or -1 to recognise."""
+        classes = self.recognise(features)
+        if chosen is not None:
+            classes = torch.where(chosen >= 0, chosen.to(classes.device), classes)
+        typical = self.condition_means[classes].to(condition.dtype)
         return F.normalize(torch.lerp(condition, typical, self.config.strength), dim=-1)

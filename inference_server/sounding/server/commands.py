@@ -81,6 +81,8 @@ def register(commands) -> None:
             p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
             p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
             p.add_argument("--variations", type=int, default=1, help="several -> OUT_1.wav, OUT_2.wav, ...")
+            p.add_argument("--sounds-like", default=None, metavar="CLASS",
+                           help="make the sound of this class of the model's, not the one it recognises")
             p.set_defaults(func=generate)
         else:
             p.set_defaults(func=segment)

@@ -29,7 +29,7 @@ def run_generate(args: argparse.Namespace) -> int:
     audio_format = "flac" if out.suffix.lower() == ".flac" else "wav"
     fields, blobs = generate_message(image, objects, image_format, duration=args.duration, seed=args.seed,
                                      steps=args.steps, guidance=args.guidance, variations=args.variations,
-                                     audio_format=audio_format)
+                                     audio_format=audio_format, sounds_like=args.sounds_like)
     reply = _request(args, OP_GENERATE, fields, blobs)
     if reply is None:
         return 1
@@ -41,7 +41,8 @@ def run_generate(args: argparse.Namespace) -> int:
         path.write_bytes(clip.data)
         print(f"{path}: {clip.duration:.2f} s at {clip.sample_rate} Hz, seed {clip.seed}")
     if result.recognised:
-        print("sounds like: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised))
+        print("recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised)
+              + (f"; made to sound like {args.sounds_like}" if args.sounds_like else ""))
     return 0
 
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any, Hashable, Sequence
 
 import numpy as np
-from sounding_protocol.constants import TOO_LARGE
+from sounding_protocol.constants import BAD_REQUEST, TOO_LARGE
 from sounding_protocol.errors import ProtocolError
 from sounding_protocol.validation import GenerateRequest, ObjectInput, SegmentRequest
 
 from sounding.audio.io import encode_audio
 from sounding.audio.loudness import normalise_loudness
-from sounding.engine import Engine, GenerationRequest, ObjectMask, ObjectPrompt, ProgressFn
+from sounding.engine import Engine, GenerationRequest, ModelInfo, ObjectMask, ObjectPrompt, ProgressFn, class_index
 from sounding.server.images import decode_image, decode_mask, encode_mask
 
 #: (header fields, blobs) of a result; blob k of the header is ``blobs[k - 1]``.
@@ -69,6 +69,17 @@ def run_segment(engine: Engine, request: SegmentRequest, progress: ProgressFn) -
     return mask_parts(segment_objects(engine, image, prompts, progress), first_blob=1)
 
 
+def check_class(label: str, info: ModelInfo) -> None:
+    """``bad_request`` unless ``label`` names one of the model's classes (case and surrounding spaces ignored)."""
+    if not info.classes:
+        raise ProtocolError(BAD_REQUEST, f"the model {info.name!r} recognises no classes (it has no object prior): "
+                                         "leave 'sounds_like' out")
+    try:
+        class_index(label, info.classes)
+    except ValueError as exc:
+        raise ProtocolError(BAD_REQUEST, f"sounds_like: {exc}") from None
+
+
 def prepare_generation(engine: Engine, request: GenerateRequest, progress: ProgressFn) -> PreparedGeneration:
     """Decode, segment, fill the model's defaults and check the duration against the model's limit."""
     info = engine.info
@@ -76,6 +87,8 @@ def prepare_generation(engine: Engine, request: GenerateRequest, progress: Progr
     if duration > info.max_duration:
         raise ProtocolError(TOO_LARGE, f"duration {duration:g} s is above the model's maximum of "
                                        f"{info.max_duration:g} s")
+    if request.sounds_like is not None:
+        check_class(request.sounds_like, info)
     image = decode_image(request.image)
     prompts = object_prompts(request.objects, request.image.width, request.image.height)
     masks = segment_objects(engine, image, prompts, progress)
@@ -84,7 +97,7 @@ def prepare_generation(engine: Engine, request: GenerateRequest, progress: Progr
         image=image, region=Engine.region(prompts, masks), text=Engine.text_hint(prompts), duration=duration,
         seed=seed, steps=info.default_steps if request.steps is None else request.steps,
         guidance=info.default_guidance if request.guidance is None else request.guidance,
-        variations=request.variations)
+        variations=request.variations, sounds_like=request.sounds_like)
     return PreparedGeneration(request, generation, masks, engine.generator.batch_key(generation))
 
 

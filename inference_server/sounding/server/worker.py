@@ -39,7 +39,7 @@ def model_fields(engine: Engine) -> dict[str, Any]:
     info = engine.info
     return {"name": info.name, "sample_rate": info.sample_rate, "max_duration": info.max_duration,
             "default_duration": info.default_duration, "default_steps": info.default_steps,
-            "default_guidance": info.default_guidance}
+            "default_guidance": info.default_guidance, "classes": list(info.classes)}
 
 
 @dataclass
