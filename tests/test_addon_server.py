@@ -171,9 +171,10 @@ def test_a_text_hint_alone_makes_a_sound_without_a_speaker(connected):
     assert len(list(connected.placement.strips(scene))) == 1
 
 
-def test_the_class_the_server_recognised_names_the_result_and_the_speaker(addon, tmp_path):
+def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addon, tmp_path):
     """A tiny model with an object prior over two classes: the reply's best class reaches the result list, the
-    status line and the names of the Speaker and the strip."""
+    status line and the names of the Speaker and the strip; Sounds Like asks for a class, and an unknown one is
+    refused with the model's classes and leaves the scene as it was."""
     import torch
     from sounding.model.loading import load_generator, save_generator
     from sounding.model.object_prior import ObjectPrior
@@ -191,11 +192,25 @@ def test_the_class_the_server_recognised_names_the_result_and_the_speaker(addon,
         preferences().address, preferences().timeout = address, 60.0
         scene = captured_scene_with_click("Sphere")
         assert bpy.ops.sounding.generate(place=True) == {"FINISHED"}
+        recognised = scene.sounding.results[0].recognised
+        assert recognised in ("bell", "drum")
+        assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {recognised}."
+        speaker = next(o for o in bpy.data.objects if o.type == "SPEAKER")
+        strip = next(iter(addon.placement.strips(scene)))
+        assert speaker.name == strip.name == f"Sounding Sphere ({recognised})"
+
+        other = "drum" if recognised == "bell" else "bell"
+        scene.sounding.sounds_like = f" {other} "
+        assert bpy.ops.sounding.generate(place=False) == {"FINISHED"}
+        assert [r.recognised for r in scene.sounding.results] == [recognised, other]
+        assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {other}."
+        assert bpy.ops.sounding.use_result(index=1) == {"FINISHED"}
+        assert {s.name for s in addon.placement.strips(scene)} == {f"Sounding Sphere ({c})" for c in ("bell", "drum")}
+
+        scene.sounding.sounds_like = "tuba"
+        before = scene_state(scene)
+        with pytest.raises(RuntimeError, match="'tuba' is not one of the model's classes: bell, drum"):
+            bpy.ops.sounding.generate(place=True)
+        assert scene_state(scene) == before and len(scene.sounding.results) == 2
     finally:
         stop_server(process)
-    recognised = scene.sounding.results[0].recognised
-    assert recognised in ("bell", "drum")
-    assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {recognised}."
-    speaker = next(o for o in bpy.data.objects if o.type == "SPEAKER")
-    strip = next(iter(addon.placement.strips(scene)))
-    assert speaker.name == strip.name == f"Sounding Sphere ({recognised})"

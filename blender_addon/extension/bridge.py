@@ -96,7 +96,7 @@ def selections(objects: list[tuple[list[tuple[float, float]], list[int], str]], 
 @dataclass
 class Job:
     """One request. ``op``: health, segment or generate; ``options``: generate's duration, seed, steps, guidance,
-    variations (None leaves a value to the model). Sounds are written into ``folder``."""
+    variations, sounds_like (None leaves a value to the model). Sounds are written into ``folder``."""
 
     op: str
     image: ImageData | None = None

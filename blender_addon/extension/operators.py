@@ -243,7 +243,8 @@ class SOUNDING_OT_generate(bpy.types.Operator):
             return {"CANCELLED"}
         target = first_target(settings)
         options = {"duration": settings.duration, "seed": settings.seed, "variations": settings.variations,
-                   "steps": settings.steps or None, "guidance": settings.guidance or None}
+                   "steps": settings.steps or None, "guidance": settings.guidance or None,
+                   "sounds_like": settings.sounds_like.strip() or None}
         job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
                          label=target.name if target else image.name, timeout=runtime.preferences(context).timeout)
         running = runtime.Running(job, scene=scene.name, image=image.name, target=target.name if target else "",

@@ -62,6 +62,7 @@ class SoundingPanel:
         col.prop(settings, "steps")
         col.prop(settings, "guidance")
         box.prop(settings, "text")
+        box.prop(settings, "sounds_like", icon="OUTLINER_OB_SPEAKER")
         row = box.row(align=True)
         row.prop(settings, "add_speaker", toggle=True)
         row.prop(settings, "add_strip", toggle=True)

@@ -35,8 +35,8 @@ class SoundingResult(bpy.types.PropertyGroup):
     target: PointerProperty(type=bpy.types.Object, name="Object",
                             description="The object the sound came from; it gets the Speaker")
     recognised: StringProperty(name="Sounds Like",
-                               description="The class the model recognised the selection as, whose typical sound "
-                                           "it made (empty when the model names no classes)")
+                               description="The class whose typical sound the model made: the one asked for, or "
+                                           "else the one it recognised (empty when the model names no classes)")
 
 
 class SoundingSettings(bpy.types.PropertyGroup):
@@ -55,6 +55,9 @@ class SoundingSettings(bpy.types.PropertyGroup):
     guidance: FloatProperty(name="Guidance", default=0.0, min=0.0, max=20.0,
                             description="Classifier-free guidance scale; 0: the model's default")
     text: StringProperty(name="Hint", description="Optional text hint for the whole selection, such as \"engine\"")
+    sounds_like: StringProperty(name="Sounds Like",
+                                description="A class of the model's (such as \"dog\") to make the sound of, instead of "
+                                            "the class it recognises; empty: recognise")
     add_speaker: BoolProperty(name="Speaker", default=True,
                               description="Add a Speaker on the clicked 3D object (3D positional sound)")
     add_strip: BoolProperty(name="Sequencer Strip", default=True,

@@ -191,18 +191,18 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
         return
     settings = scene.sounding
     target = bpy.data.objects.get(running.target) if running.target else None
+    like = running.job.options.get("sounds_like") or generated.recognised  # the class asked for, or recognised
     for sound in generated.sounds:
         result = settings.results.add()
         result.filepath, result.seed, result.duration = sound.path, sound.seed, sound.duration
-        result.target, result.recognised = target, generated.recognised
+        result.target, result.recognised = target, like
     settings.active_result = len(settings.results) - len(generated.sounds)
-    running.message = f"{len(generated.sounds)} sound(s) generated" + (
-        f", sounding like {generated.recognised}." if generated.recognised else ".")
+    running.message = f"{len(generated.sounds)} sound(s) generated" + (f", sounding like {like}." if like else ".")
     if running.place and generated.sounds:
         first = generated.sounds[0]
         try:
             placement.place(scene, first.path, first.duration, target,
-                            sound_name(target, first.path, generated.recognised),
+                            sound_name(target, first.path, like),
                             speaker=settings.add_speaker, strip=settings.add_strip)
         except (RuntimeError, ValueError) as exc:
             running.message = f"Generated, but could not add it to the scene: {exc}"
