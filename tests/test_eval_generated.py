@@ -1,5 +1,6 @@
 """`sounding eval generated` end to end: a Foley-Mini built from a synthetic source, a tiny judge trained on it, the
-tiny model generating the test split's clips in all three modes, on exact masks and on segmented clicks."""
+tiny model generating the test split's clips in all three modes, on exact masks and on segmented clicks, and each class
+of a fitted object prior asked for by name."""
 import csv
 import json
 from pathlib import Path
@@ -168,3 +169,46 @@ def test_a_model_with_an_object_prior_reports_how_often_it_recognised_the_class(
     assert main(["eval", "generated", "--model", str(model), "--data", str(data), "--judge", str(judge),
                  "--out", str(train), "--split", "train", "--modes", "mask", "--threads", "1"]) == 0
     assert json.loads((train / "metrics.json").read_text())["mask"]["prior_recognised_class"] > 0.5
+
+
+def test_eval_classes_renders_each_class_by_name_and_compares_it_with_the_recordings(dataset_and_judge, tmp_path):
+    from sounding.model.loading import load_generator, save_generator
+
+    data, judge = dataset_and_judge
+    model = tmp_path / "model"
+    save_generator(load_generator("tiny"), model)
+    out = tmp_path / "classes"
+    with pytest.raises(ValueError, match="no object prior"):
+        main(["eval", "classes", "--model", str(model), "--data", str(data), "--judge", str(judge),
+              "--out", str(out), "--threads", "1"])
+    with pytest.raises(ValueError, match="at least 2"):
+        main(["eval", "classes", "--model", str(model), "--data", str(data), "--judge", str(judge),
+              "--out", str(out), "--seeds", "1"])
+    assert not out.exists()
+    assert main(["fit-prior", "--model", str(model), "--manifest", str(data / "manifest.csv"), "--threads", "1"]) == 0
+    assert main(["eval", "classes", "--model", str(model), "--data", str(data), "--judge", str(judge),
+                 "--out", str(out), "--seeds", "2", "--threads", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    classes = json.loads((model / "object_prior" / "config.json").read_text())["labels"]
+    assert sorted(metrics["classes"]) == sorted(classes) and metrics["seeds"] == 2
+    for label, scores in metrics["classes"].items():
+        assert sorted(p.name for p in (out / label).iterdir()) == ["seed0.wav", "seed1.wav"]
+        assert 0.0 <= scores["top1"] <= scores["top3"] <= 1.0
+        assert -1.0 <= scores["nearest_train"] <= 1.0
+    summary = metrics["summary"]
+    assert summary["top1"] == pytest.approx(np.mean([s["top1"] for s in metrics["classes"].values()]), abs=1e-4)
+    assert set(summary["never_named"]) == {label for label, s in metrics["classes"].items() if s["top1"] == 0}
+
+
+def test_a_recording_is_nearest_to_itself_and_silence_has_no_signature(tmp_path):
+    from sounding.evaluation.classes import Signatures, _nearest
+
+    rate = 16000
+    t = np.arange(2 * rate) / rate
+    chirp = 0.3 * np.sin(2 * np.pi * (200 + 800 * t) * t)
+    noise = 0.3 * np.random.default_rng(0).standard_normal(2 * rate)
+    signatures = Signatures()
+    a, b = signatures(chirp, rate), signatures(noise, rate)
+    assert float(a @ a) == pytest.approx(1.0, abs=1e-3)
+    assert _nearest(a, torch.stack([b, a])) == pytest.approx(1.0, abs=1e-3) and float(a @ b) < 0.9
+    assert signatures(np.zeros(rate), rate) is None and _nearest(None, torch.stack([a])) == 0.0

@@ -1,4 +1,5 @@
-"""``sounding eval judge``, ``sounding eval acc``, ``sounding eval paired`` and ``sounding eval generated``."""
+"""``sounding eval judge``, ``sounding eval acc``, ``sounding eval paired``, ``sounding eval generated`` and
+``sounding eval classes``."""
 from __future__ import annotations
 
 import argparse
@@ -59,6 +60,17 @@ def register(commands) -> None:
     add_threads_option(generated)
     generated.set_defaults(func=_generated)
 
+    classes = commands["eval"].add_parser(
+        "classes", help="ask a model with an object prior for each of its classes by name and judge the clips "
+                        "(no pictures: the rendering alone), with their closeness to the train recordings")
+    classes.add_argument("--model", default="foley-mini", help="named config or model directory")
+    classes.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
+    classes.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
+    classes.add_argument("--out", type=Path, required=True, help="clips and metrics.json go here")
+    classes.add_argument("--seeds", type=int, default=4, help="clips per class, from clip seeds 0, 1, ...")
+    add_threads_option(classes)
+    classes.set_defaults(func=_classes)
+
 
 def _judge(args: argparse.Namespace) -> int:
     from sounding.evaluation.judge import JudgeTrainConfig, train_judge
@@ -97,4 +109,12 @@ def _generated(args: argparse.Namespace) -> int:
 
     evaluate_generated(args.model, args.data, args.judge, args.out, tuple(args.modes or MODES), args.limit,
                        args.segmenter, args.clicks, args.seeds, args.split)
+    return 0
+
+
+def _classes(args: argparse.Namespace) -> int:
+    from sounding.evaluation.classes import evaluate_classes
+
+    metrics = evaluate_classes(args.model, args.data, args.judge, args.out, args.seeds)
+    print(json.dumps(metrics["summary"], indent=2))
     return 0
