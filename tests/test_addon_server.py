@@ -183,7 +183,7 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
     prior = ObjectPrior(["bell", "drum"], generator.image_encoder.feature_dim,
                         generator.conditioner.config.condition_dim)
     prior.feature_means.copy_(torch.nn.functional.normalize(torch.randn(prior.feature_means.shape), dim=-1))
-    prior.condition_means.copy_(torch.nn.functional.normalize(torch.randn(prior.condition_means.shape), dim=-1))
+    prior.typical_conditions.copy_(torch.nn.functional.normalize(torch.randn(prior.typical_conditions.shape), dim=-1))
     generator.object_prior = prior
     save_generator(generator, tmp_path / "model")
     address = f"tcp://127.0.0.1:{free_port()}"

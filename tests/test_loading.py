@@ -131,7 +131,7 @@ def test_the_shipped_foley_mini_has_an_object_prior_over_the_dataset_classes():
 
     prior = load_generator("foley-mini").object_prior
     assert prior.config.labels == sorted(CLASSES) and prior.config.strength == 1.0
-    torch.testing.assert_close(prior.condition_means.norm(dim=-1), torch.ones(len(CLASSES)))
+    torch.testing.assert_close(prior.typical_conditions.norm(dim=-1), torch.ones(len(CLASSES)))
 
 
 def test_foley_mini_needs_training_and_builds_for_it(tmp_path, monkeypatch):

@@ -69,16 +69,23 @@ def test_fit_recognises_a_new_picture_and_moves_its_condition(tmp_path):
         assert prior.config.labels[int(prior.recognise(own.features))] == label
         generator.object_prior = prior
         moved = generator.condition([image], [None], [mask])
-        torch.testing.assert_close(moved.condition[0], prior.condition_means[prior.config.labels.index(label)])
+        torch.testing.assert_close(moved.condition[0], prior.typical_conditions[prior.config.labels.index(label)])
         torch.testing.assert_close(generator.condition([image], [None], [mask], object_prior=False).condition,
                                    own.condition)
         generator.object_prior = None
 
 
-def test_strength_interpolates_between_the_condition_and_the_class_mean():
+def test_a_class_s_typical_condition_is_its_training_condition_nearest_the_class_mean():
+    conditions = torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 1.0, 0.0],  # "a": mean points between
+                               [0.0, 0.0, 2.0], [0.0, 0.6, 0.8]])  # "b": unnormalised rows count by direction
+    prior = ObjectPrior.fit(["a", "a", "a", "b", "b"], torch.eye(5, 4), conditions)
+    torch.testing.assert_close(prior.typical_conditions, torch.tensor([[0.6, 0.8, 0.0], [0.0, 0.0, 1.0]]))
+
+
+def test_strength_interpolates_between_the_condition_and_the_typical_one():
     prior = ObjectPrior(["a", "b"], image_dim=3, condition_dim=2, strength=0.5)
     prior.feature_means.copy_(torch.eye(3)[:2])
-    prior.condition_means.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    prior.typical_conditions.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     condition = torch.tensor([[1.0, 0.0]])
     moved = prior(condition, torch.tensor([[0.1, 0.9, 0.0]]))  # looks like "b"
     torch.testing.assert_close(moved, F.normalize(torch.tensor([[0.5, 0.5]]), dim=-1))
@@ -103,6 +110,19 @@ def test_bad_prior_input_is_an_error(tmp_path):
         fit_object_prior(load_generator("tiny"), rows, strength=-0.1)
 
 
+def test_an_unfitted_prior_is_refused_when_loading(tmp_path):
+    """What a prior saved by a version with other table names loads as: zeros."""
+    generator = load_generator("tiny")
+    generator.object_prior = ObjectPrior(["bell", "drum"], generator.image_encoder.feature_dim,
+                                         generator.conditioner.config.condition_dim)
+    save_generator(generator, tmp_path / "model")
+    with pytest.raises(ValueError, match="no fitted feature_means .*refit it"):
+        load_generator(str(tmp_path / "model"))
+    manifest = write_manifest(tmp_path / "data")
+    assert main(["fit-prior", "--model", str(tmp_path / "model"), "--manifest", str(manifest)]) == 0  # as it says
+    assert load_generator(str(tmp_path / "model")).object_prior.config.labels == ["bell", "drum"]
+
+
 def test_a_prior_of_other_sizes_is_refused_when_loading(tmp_path):
     save_generator(load_generator("tiny"), tmp_path / "model")
     ObjectPrior(["a", "b"], image_dim=7, condition_dim=5).save_pretrained(tmp_path / "model" / OBJECT_PRIOR_DIR)
@@ -123,7 +143,7 @@ def test_a_saved_prior_round_trips_and_saving_without_one_removes_it(tmp_path):
     save_generator(generator, tmp_path / "model")
     loaded = load_generator(str(tmp_path / "model"))
     assert loaded.object_prior.config.strength == 0.75
-    torch.testing.assert_close(loaded.object_prior.condition_means, generator.object_prior.condition_means)
+    torch.testing.assert_close(loaded.object_prior.typical_conditions, generator.object_prior.typical_conditions)
     image, mask = picture(COLOURS["bell"], 12, 6)
     torch.testing.assert_close(loaded.condition([image], [None], [mask]).condition,
                                generator.condition([image], [None], [mask]).condition)
@@ -173,10 +193,10 @@ def test_sounds_like_picks_the_class_instead_of_recognising_it(tmp_path):
     with pytest.raises(ValueError, match="no object prior"):
         generator.condition([image], [None], [mask], sounds_like=["bell"])
     generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0)
-    bell = generator.object_prior.condition_means[0]
+    bell = generator.object_prior.typical_conditions[0]
     chosen = generator.condition([image, image], [None, None], [mask, mask], sounds_like=[" Bell", None])
-    torch.testing.assert_close(chosen.condition[0], bell)  # asked for: the bell's mean condition
-    torch.testing.assert_close(chosen.condition[1], generator.object_prior.condition_means[1])  # recognised: drum
+    torch.testing.assert_close(chosen.condition[0], bell)  # asked for: the bell's typical condition
+    torch.testing.assert_close(chosen.condition[1], generator.object_prior.typical_conditions[1])  # recognised: drum
     with pytest.raises(ValueError, match="'tuba' is not one of the model's classes: bell, drum"):
         generator.condition([image], [None], [mask], sounds_like=["tuba"])
 

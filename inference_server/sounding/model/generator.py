@@ -89,7 +89,7 @@ class ObjectAwareGenerator(nn.Module):
                   sounds_like: Sequence[str | None] | None = None) -> Condition:
         """Per sample: mask mode (region, no text), mask+text (region and text) or text attention (text only).
         With ``config.region_crop`` a sample with a region is encoded cut to the region's box, and its weights
-        lie on that crop's patch grid. With an object prior the condition is moved toward the mean condition of the
+        lie on that crop's patch grid. With an object prior the condition is moved toward the typical condition of the
         recognised class, or of the class a sample's ``sounds_like`` names; ``object_prior=False`` keeps the
         conditioner's own condition (what a prior is fitted on)."""
         chosen = self._chosen_classes(sounds_like, len(images)) if object_prior else None

@@ -118,7 +118,10 @@ def assemble(config: ModelConfig, folders: dict[str, Path], scheduler_config: di
                 else UNet2DConditionModel(**config.unet))
         vae = AutoencoderKL.from_pretrained(folders["vae"]) if "vae" in folders else AutoencoderKL(**config.vae)
         vocoder = _vocoder(config, folders.get("vocoder"))
-    object_prior = ObjectPrior.from_pretrained(folders[OBJECT_PRIOR_DIR]) if OBJECT_PRIOR_DIR in folders else None
+    object_prior = None
+    if OBJECT_PRIOR_DIR in folders:
+        object_prior = ObjectPrior.from_pretrained(folders[OBJECT_PRIOR_DIR])
+        object_prior.check_fitted(str(folders[OBJECT_PRIOR_DIR]))
     return ObjectAwareGenerator(config, image_encoder, text_encoder, conditioner, unet, vae, vocoder,
                                 scheduler_config, object_prior)
 
@@ -155,8 +158,9 @@ def trained_directory(name: str) -> Path:
                             f"`--config {name}`) and copy the run's model/ folder there")
 
 
-def load_generator(name_or_path: str, device: str = "cpu") -> ObjectAwareGenerator:
-    """A named config ("tiny", "paper", "foley-mini") or a model directory saved by :func:`save_generator`."""
+def load_generator(name_or_path: str, device: str = "cpu", object_prior: bool = True) -> ObjectAwareGenerator:
+    """A named config ("tiny", "paper", "foley-mini") or a model directory saved by :func:`save_generator`.
+    ``object_prior=False`` leaves out its ``object_prior/`` (what fitting a new one starts from)."""
     path = Path(name_or_path)
     if name_or_path in NAMED_CONFIGS:
         config = named_config(name_or_path)
@@ -170,7 +174,7 @@ def load_generator(name_or_path: str, device: str = "cpu") -> ObjectAwareGenerat
     folders = _package_sources(config)  # not saved in the directory: the installed packages hold them
     for component in ("image_encoder", "text_encoder", "tokenizer", "conditioner", OBJECT_PRIOR_DIR, "unet", "vae",
                       "vocoder"):
-        if (path / component).is_dir():
+        if (path / component).is_dir() and (object_prior or component != OBJECT_PRIOR_DIR):
             folders[component] = _require(path / component, component, str(path))
     scheduler = dict(DDIMScheduler.load_config(_require(path / "scheduler", "scheduler", str(path))))
     return assemble(config, folders, scheduler).to(device)

@@ -35,7 +35,7 @@ def register(commands) -> None:
     prior.add_argument("--manifest", required=True, help="CSV/JSONL with a label column (e.g. Foley-Mini's)")
     prior.add_argument("--split", default="train", help="manifest split fitted on (default: train)")
     prior.add_argument("--strength", type=float, default=FOLEY_MINI_OBJECT_PRIOR_STRENGTH,
-                       help="0: the conditioner's own condition, 1: the recognised class's mean condition")
+                       help="0: the conditioner's own condition, 1: the recognised class's typical condition")
     add_threads_option(prior)
     prior.set_defaults(func=fit_prior_command)
 
@@ -72,7 +72,7 @@ def fit_prior_command(args: argparse.Namespace) -> int:
 
     if not (args.model / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{args.model} is not a model directory (no {CONFIG_FILE})")
-    generator = load_generator(str(args.model))
+    generator = load_generator(str(args.model), object_prior=False)  # the old prior may be stale or unreadable
     prior = fit_object_prior(generator, read_rows(args.manifest, args.split), args.strength)
     save_object_prior(prior, args.model)
     print(json.dumps({"object_prior": str(args.model / OBJECT_PRIOR_DIR), "classes": len(prior.config.labels),

@@ -201,7 +201,7 @@ FOLEY_MINI_MASK_PROBABILITY = 0.5
 #: The attention is pulled onto the captioned object's mask, so that text attention and a click give one condition
 #: (without it the text attention put ~45 % of its mass on the object, and the two conditions had cosine 0.2).
 FOLEY_MINI_ATTENTION_MASK_WEIGHT = 1.0
-#: The condition goes all the way to the recognised class's mean condition (docs/method.md, "The object prior").
+#: The condition goes all the way to the recognised class's typical condition (docs/method.md, "The object prior").
 FOLEY_MINI_OBJECT_PRIOR_STRENGTH = 1.0
 
 
