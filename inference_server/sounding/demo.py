@@ -43,12 +43,14 @@ class Picture:
 
 @dataclass(frozen=True)
 class Scene:
-    """One generation: a picture and the clicked objects, each given by its clicks (x, y), all on the object."""
+    """One generation: a picture and the clicked objects, each given by its clicks (x, y), all on the object; a text
+    hint, and a class to sound like instead of the recognised one (as a sound designer corrects a wrong guess)."""
 
     title: str
     picture: str
     objects: tuple[tuple[tuple[float, float], ...], ...]
     text: str | None = None
+    sounds_like: str | None = None
 
     @property
     def clicks(self) -> list[tuple[float, float]]:
@@ -75,6 +77,8 @@ SCENES = (
     Scene("Two-object scene, clicking the cat", "cat_and_rocket", (CAT_CLICKS,)),
     Scene("Two-object scene, clicking the rocket", "cat_and_rocket", (ROCKET_IN_PAIR,)),
     Scene("Two-object scene, clicking both", "cat_and_rocket", (CAT_CLICKS, ROCKET_IN_PAIR)),
+    Scene("One object: the rocket, asked to sound like fireworks", "rocket", (((322.0, 260.0),),),
+          sounds_like="fireworks"),
 )
 
 
@@ -165,7 +169,8 @@ def run_scene(client: SoundingClient, scene: Scene, index: int, out: Path, args)
     objects = [ObjectSelection(points=list(clicks), text=scene.text) for clicks in scene.objects]
     started = time.monotonic()
     result = client.generate(image_png, objects, duration=args.duration, seed=args.seed + index * args.variations,
-                             steps=args.steps, variations=args.variations, timeout=REQUEST_TIMEOUT)
+                             steps=args.steps, variations=args.variations, timeout=REQUEST_TIMEOUT,
+                             sounds_like=scene.sounds_like)
     seconds = time.monotonic() - started
     masks = [np.asarray(Image.open(io.BytesIO(m.png))) > 0 for m in result.masks]
     stem = f"{index:02d}_{scene.picture}"
@@ -202,8 +207,10 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
             f"{c['duration']:.2f} s</small></div>" for c in r["clips"])
         hint = f" &middot; text hint: <i>{html.escape(scene.text)}</i>" if scene.text else ""
         if r["recognised"]:
-            hint += (f" &middot; sounds like <b>{html.escape(r['recognised'][0])}</b> (then "
+            hint += (f" &middot; recognised as <b>{html.escape(r['recognised'][0])}</b> (then "
                      f"{html.escape(', '.join(r['recognised'][1:]) or '-')}; the model's object prior)")
+        if scene.sounds_like:
+            hint += f" &middot; asked to sound like <b>{html.escape(scene.sounds_like)}</b>"
         rows.append(
             f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "
             f"alt='{html.escape(scene.title)}'><p>{len(scene.objects)} object(s), {len(scene.clicks)} click(s); "
@@ -247,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for index, scene in enumerate(SCENES):
             print(f"[{index + 1}/{len(SCENES)}] {scene.title}")
+            if scene.sounds_like and scene.sounds_like not in health["model"].get("classes", []):
+                print(f"  skipped: the model knows no class {scene.sounds_like!r}")
+                continue
             results.append(run_scene(client, scene, index, out, args))
         page = write_index(out, health, results)
     finally:
