@@ -158,6 +158,8 @@ def test_messages_for_people(addon):
     ok = {"status": "ok", "protocol": 1, "model": {"name": "tiny"}, "device": "cpu", "queue": 2}
     assert b.health_problem(ok) is None and b.describe_health(ok) == "ok: model tiny on cpu, 2 queued"
     assert "Protocol mismatch" in b.describe_health(dict(ok, protocol=2))
+    prior = dict(ok, model={"name": "foley-mini", "classes": ["bell", "drum"]})
+    assert b.describe_health(prior) == "ok: model foley-mini, knows 2 classes on cpu, 2 queued"
 
 
 def test_overlay_pixels_are_flipped_for_the_gpu(addon):

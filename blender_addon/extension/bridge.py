@@ -172,8 +172,11 @@ def health_problem(header: dict[str, Any]) -> str | None:
 
 
 def describe_health(header: dict[str, Any]) -> str:
+    """The status line; it counts the classes Sounds Like may name (none for a model without an object prior)."""
     model = header.get("model") or {}
-    text = (f"{header.get('status', '?')}: model {model.get('name', '?')} on {header.get('device', '?')}, "
+    classes = model.get("classes") or []
+    known = f", knows {len(classes)} classes" if classes else ""
+    text = (f"{header.get('status', '?')}: model {model.get('name', '?')}{known} on {header.get('device', '?')}, "
             f"{header.get('queue', 0)} queued")
     return health_problem(header) or text
 
