@@ -191,6 +191,8 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
     try:
         preferences().address, preferences().timeout = address, 60.0
         scene = captured_scene_with_click("Sphere")
+        assert bpy.ops.sounding.health() == {"FINISHED"}
+        assert [c.name for c in bpy.context.window_manager.sounding_classes] == ["bell", "drum"]  # Sounds Like's list
         assert bpy.ops.sounding.generate(place=True) == {"FINISHED"}
         recognised = scene.sounding.results[0].recognised
         assert recognised in ("bell", "drum")

@@ -39,6 +39,11 @@ class Layout:
     def template_ID(self, data, name, **kwargs):
         self.prop(data, name)
 
+    def prop_search(self, data, name, search_data, search_name, **kwargs):
+        self.prop(data, name)
+        assert search_name in search_data.bl_rna.properties, f"no collection {search_name!r} to search"
+        self.log.append(("prop_search", name))
+
     def template_list(self, list_type, list_id, data, name, active_data, active_name, **kwargs):
         assert hasattr(bpy.types, list_type)
         self.prop(data, name)
@@ -62,6 +67,11 @@ def test_panels_draw_everything_they_name(addon):
         assert ("operator", "sounding.generate") in log and ("operator", "sounding.capture") in log
         assert (("operator", "sounding.click") in log) == (panel.bl_space_type == "IMAGE_EDITOR")
     settings = scene.sounding
+    known = bpy.context.window_manager.sounding_classes
+    assert ("prop", "sounds_like") in log and ("prop_search", "sounds_like") not in log  # no classes known yet
+    known.add().name = "dog"
+    assert ("prop_search", "sounds_like") in draw(addon.panels.SOUNDING_PT_view3d, bpy.context)
+    known.clear()
     for ui_list, items, active in ((addon.panels.SOUNDING_UL_objects, settings.objects, "active_object"),
                                    (addon.panels.SOUNDING_UL_results, settings.results, "active_result")):
         log = []

@@ -62,7 +62,12 @@ class SoundingPanel:
         col.prop(settings, "steps")
         col.prop(settings, "guidance")
         box.prop(settings, "text")
-        box.prop(settings, "sounds_like", icon="OUTLINER_OB_SPEAKER")
+        known = context.window_manager.sounding_classes
+        if known:  # the server's classes, once Check Server has asked
+            box.prop_search(settings, "sounds_like", context.window_manager, "sounding_classes",
+                            icon="OUTLINER_OB_SPEAKER")
+        else:
+            box.prop(settings, "sounds_like", icon="OUTLINER_OB_SPEAKER")
         row = box.row(align=True)
         row.prop(settings, "add_speaker", toggle=True)
         row.prop(settings, "add_strip", toggle=True)

@@ -66,16 +66,23 @@ class SoundingSettings(bpy.types.PropertyGroup):
     active_result: IntProperty(name="Active Result", default=0, min=0)
 
 
-classes = (SoundingPoint, SoundingObject, SoundingResult, SoundingSettings)
+class SoundingClass(bpy.types.PropertyGroup):
+    """One class the server's model knows (its ``name``): what Sounds Like offers."""
+
+
+classes = (SoundingPoint, SoundingObject, SoundingResult, SoundingSettings, SoundingClass)
 
 
 def register():
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.Scene.sounding = PointerProperty(type=SoundingSettings)
+    # The server's, not the scene's: on the window manager, so that no blend file keeps a stale list.
+    bpy.types.WindowManager.sounding_classes = CollectionProperty(type=SoundingClass)
 
 
 def unregister():
+    del bpy.types.WindowManager.sounding_classes
     del bpy.types.Scene.sounding
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

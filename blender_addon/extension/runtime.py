@@ -171,6 +171,7 @@ def _handle(event) -> None:
             SESSION.status = running.message
     elif running.job.op == constants.OP_HEALTH:
         SESSION.status = running.message = bridge_mod.describe_health(event.result)
+        _remember_classes((event.result.get("model") or {}).get("classes") or [])
     elif running.job.op == constants.OP_SEGMENT:
         if event.result is not None:
             SESSION.masks[running.image] = event.result
@@ -179,6 +180,14 @@ def _handle(event) -> None:
         _generated(running, event.result)
     if running.job.op != constants.OP_SEGMENT:
         SESSION.notice = running.message
+
+
+def _remember_classes(names: list[str]) -> None:
+    """The classes the server's model knows, for Sounds Like's search list."""
+    known = bpy.context.window_manager.sounding_classes
+    known.clear()
+    for name in names:
+        known.add().name = str(name)
 
 
 def _generated(running: Running, generated: bridge_mod.Generated) -> None:
