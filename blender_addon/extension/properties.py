@@ -77,7 +77,7 @@ def register():
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.Scene.sounding = PointerProperty(type=SoundingSettings)
-    # The server's, not the scene's: on the window manager, so that no blend file keeps a stale list.
+    # The server's, not the scene's: on the window manager, refreshed by each health check.
     bpy.types.WindowManager.sounding_classes = CollectionProperty(type=SoundingClass)
 
 
