@@ -194,7 +194,7 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         assert bpy.ops.sounding.health() == {"FINISHED"}
         assert [c.name for c in bpy.context.window_manager.sounding_classes] == ["bell", "drum"]  # Sounds Like's list
         assert bpy.ops.sounding.generate(place=True) == {"FINISHED"}
-        recognised = scene.sounding.results[0].recognised
+        recognised = scene.sounding.results[0].sounds_like
         assert recognised in ("bell", "drum")
         assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {recognised}."
         speaker = next(o for o in bpy.data.objects if o.type == "SPEAKER")
@@ -202,9 +202,9 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         assert speaker.name == strip.name == f"Sounding Sphere ({recognised})"
 
         other = "drum" if recognised == "bell" else "bell"
-        scene.sounding.sounds_like = f" {other} "
+        scene.sounding.sounds_like = f" {other.upper()} "  # the reply spells it as the model does
         assert bpy.ops.sounding.generate(place=False) == {"FINISHED"}
-        assert [r.recognised for r in scene.sounding.results] == [recognised, other]
+        assert [r.sounds_like for r in scene.sounding.results] == [recognised, other]
         assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {other}."
         assert bpy.ops.sounding.use_result(index=1) == {"FINISHED"}
         assert {s.name for s in addon.placement.strips(scene)} == {f"Sounding Sphere ({c})" for c in ("bell", "drum")}

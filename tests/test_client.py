@@ -109,8 +109,9 @@ def test_recognised_classes_are_parsed_and_a_malformed_field_is_an_error():
     assert [(r.label, r.similarity) for r in generate_result(Reply(header, [])).recognised] == [("dog", 0.8),
                                                                                                 ("cow", 0.5)]
     assert generate_result(Reply({**header, "recognised": []}, [])).recognised == []
-    del header["recognised"]  # a server from before the field
-    assert generate_result(Reply(header, [])).recognised == []
+    assert generate_result(Reply({**header, "sounds_like": "dog"}, [])).sounds_like == "dog"
+    del header["recognised"]  # a server from before the fields
+    assert generate_result(Reply(header, [])).recognised == [] and generate_result(Reply(header, [])).sounds_like is None
     for bad in ([{"label": "dog"}], [{"label": "dog", "similarity": "high"}], 3):
         with pytest.raises(ProtocolError, match="recognised"):
             generate_result(Reply({**header, "recognised": bad}, []))

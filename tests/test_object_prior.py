@@ -212,14 +212,35 @@ def test_a_generate_reply_names_the_recognised_classes_and_takes_a_class_to_soun
             SoundingClient(server.endpoint, timeout=60) as client:
         assert wait_until_ready(client.health)["model"]["classes"] == ["bell", "drum"]
         result = client.generate(buffer.getvalue(), drum, steps=2, seed=1)
-        as_bell = client.generate(buffer.getvalue(), drum, steps=2, seed=1, sounds_like="bell")
+        as_bell = client.generate(buffer.getvalue(), drum, steps=2, seed=1, sounds_like="Bell")
         with pytest.raises(ProtocolError, match="'tuba' is not one of the model's classes: bell, drum"):
             client.generate(buffer.getvalue(), drum, steps=2, sounds_like="tuba")
         generator.object_prior = None
-        assert client.generate(buffer.getvalue(), drum, steps=2).recognised == []
+        without = client.generate(buffer.getvalue(), drum, steps=2)
+        assert without.recognised == [] and without.sounds_like is None
         with pytest.raises(ProtocolError, match="no object prior"):
             client.generate(buffer.getvalue(), drum, steps=2, sounds_like="bell")
     assert [r.label for r in result.recognised] == ["drum", "bell"]  # both classes: fewer than RECOGNISED_CLASSES
     assert 1.0 >= result.recognised[0].similarity > result.recognised[1].similarity
     assert as_bell.recognised == result.recognised  # still what the picture looks like
+    assert (result.sounds_like, as_bell.sounds_like) == ("drum", "bell")  # made as: recognised, asked for
     assert as_bell.audio[0].data != result.audio[0].data  # another condition, the same seed
+
+
+def test_sounding_generate_prints_what_it_recognised_and_takes_a_class(tmp_path, capsys):
+    generator = load_generator("tiny")
+    generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path / "data"), "train"), 1.0)
+    save_generator(generator, tmp_path / "model")
+    image, mask = picture(COLOURS["drum"], 12, 6)
+    Image.fromarray(image).save(tmp_path / "drum.png")
+    Image.fromarray(mask).save(tmp_path / "drum-mask.png")
+    command = ["generate", "--model", str(tmp_path / "model"), "--image", str(tmp_path / "drum.png"),
+               "--mask", str(tmp_path / "drum-mask.png"), "--out", str(tmp_path / "out.wav"), "--steps", "2"]
+    assert main(command) == 0
+    assert "recognised as: drum (" in capsys.readouterr().out
+    assert main(command + ["--sounds-like", "BELL"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("; made to sound like bell")
+    (tmp_path / "out.wav").unlink()
+    assert main(command + ["--sounds-like", "tuba"]) == 1
+    assert "'tuba' is not one of the model's classes: bell, drum" in capsys.readouterr().err
+    assert not (tmp_path / "out.wav").exists()

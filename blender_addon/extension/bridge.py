@@ -137,7 +137,7 @@ class Finished:
 class Generated:
     sounds: list[Sound]
     region: np.ndarray | None  # (H, W) bool: the union of the objects' masks, as the server saw them
-    recognised: str = ""  # the class the server's model recognised the selection as ("" if it names none)
+    sounds_like: str = ""  # the class the sounds were made as: asked for, else recognised ("" if none)
 
 
 @dataclass
@@ -333,8 +333,7 @@ class Bridge:
                 with open(path, "wb") as f:
                     f.write(clip.data)
                 sounds.append(Sound(path, clip.seed, clip.duration, clip.sample_rate))
-            recognised = result.recognised[0].label if result.recognised else ""
-            return Finished(job.id, Generated(sounds, decode_region(result.masks), recognised))
+            return Finished(job.id, Generated(sounds, decode_region(result.masks), result.sounds_like or ""))
         except ProtocolError as exc:
             return Failed(job.id, exc.code, exc.message)
         except ValueError as exc:

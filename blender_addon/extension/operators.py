@@ -303,7 +303,7 @@ class SOUNDING_OT_use_result(bpy.types.Operator):
         settings = context.scene.sounding
         try:
             placed = placement.place(context.scene, result.filepath, result.duration, result.target,
-                                     runtime.sound_name(result.target, result.filepath, result.recognised),
+                                     runtime.sound_name(result.target, result.filepath, result.sounds_like),
                                      speaker=settings.add_speaker, strip=settings.add_strip)
         except (RuntimeError, ValueError) as exc:
             self.report({"ERROR"}, f"Could not add the sound: {exc}")

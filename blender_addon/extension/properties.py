@@ -34,9 +34,9 @@ class SoundingResult(bpy.types.PropertyGroup):
     duration: FloatProperty(name="Duration", unit="TIME_ABSOLUTE")
     target: PointerProperty(type=bpy.types.Object, name="Object",
                             description="The object the sound came from; it gets the Speaker")
-    recognised: StringProperty(name="Sounds Like",
-                               description="The class whose typical sound the model made: the one asked for, or "
-                                           "else the one it recognised (empty when the model names no classes)")
+    sounds_like: StringProperty(name="Sounds Like",
+                                description="The class whose typical sound the model made: the one asked for, or "
+                                            "else the one it recognised (empty when the model names no classes)")
 
 
 class SoundingSettings(bpy.types.PropertyGroup):

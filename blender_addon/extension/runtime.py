@@ -200,11 +200,11 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
         return
     settings = scene.sounding
     target = bpy.data.objects.get(running.target) if running.target else None
-    like = running.job.options.get("sounds_like") or generated.recognised  # the class asked for, or recognised
+    like = generated.sounds_like
     for sound in generated.sounds:
         result = settings.results.add()
         result.filepath, result.seed, result.duration = sound.path, sound.seed, sound.duration
-        result.target, result.recognised = target, like
+        result.target, result.sounds_like = target, like
     settings.active_result = len(settings.results) - len(generated.sounds)
     running.message = f"{len(generated.sounds)} sound(s) generated" + (f", sounding like {like}." if like else ".")
     if running.place and generated.sounds:

@@ -62,11 +62,13 @@ class Recognition:
 
 @dataclass
 class GenerationOutput:
-    """One request's result: a clip per variation, and what the object prior recognised (best first; empty for a
-    model without one), so that a sound designer sees which class's typical sound the clip was moved toward."""
+    """One request's result: a clip per variation, what the object prior recognised (best first), and the class
+    whose typical sound the clips were moved toward (the one asked for, else the recognised one). A model without a
+    prior has neither."""
 
     clips: list[np.ndarray]
     recognised: list[Recognition] = field(default_factory=list)
+    sounds_like: str | None = None
 
 
 @dataclass

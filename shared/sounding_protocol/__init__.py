@@ -12,7 +12,8 @@ Extensions to v1 (allowed by the contract: new optional fields; see docs/protoco
 - ``generate`` takes ``sounds_like``: a class of the model's to sound like instead of the one it recognises.
 - ``cancel``'s result has ``cancelled`` (bool): whether the target was still pending.
 - ``generate``'s result has ``steps`` and ``guidance``: the values actually used, and ``recognised``: the classes
-  the model's object prior found the selection nearest to (``label``, ``similarity``), best first, or ``[]``.
+  the model's object prior found the selection nearest to (``label``, ``similarity``), best first, or ``[]``, and
+  ``sounds_like``: the class the clips were made as (asked for, else recognised), or ``null``.
 """
 from .constants import PROTOCOL_VERSION
 from .errors import ProtocolError

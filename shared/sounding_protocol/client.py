@@ -92,6 +92,8 @@ class GenerateResult:
     header: dict[str, Any]
     #: Best first; empty when the server's model recognises no classes (or the server predates the field).
     recognised: list[RecognisedClass]
+    #: The class whose typical sound the clips were made as (asked for, else recognised); None without one.
+    sounds_like: str | None = None
 
 
 @dataclass
@@ -142,7 +144,9 @@ def masks_of(reply: Reply) -> list[MaskResult]:
 def generate_result(reply: Reply) -> GenerateResult:
     audio = [AudioClip(data=reply.blob(a), format=a["format"], sample_rate=int(a["sample_rate"]),
                        duration=float(a["duration"]), seed=int(a["seed"])) for a in reply.header.get("audio", [])]
-    return GenerateResult(audio=audio, masks=masks_of(reply), header=reply.header, recognised=recognised_of(reply))
+    sounds_like = reply.header.get("sounds_like")
+    return GenerateResult(audio=audio, masks=masks_of(reply), header=reply.header, recognised=recognised_of(reply),
+                          sounds_like=None if sounds_like is None else str(sounds_like))
 
 
 def recognised_of(reply: Reply) -> list[RecognisedClass]:

@@ -142,6 +142,12 @@ class ObjectAwareGenerator(nn.Module):
         return torch.tensor([-1 if label is None else class_index(label, labels) for label in sounds_like],
                             device=self.device)
 
+    def _made_as(self, sounds_like: str | None, recognised: list[Recognition]) -> str | None:
+        """The class the prior moved a request's condition toward, spelt as the prior spells it."""
+        if sounds_like is not None:
+            return self.object_prior.config.labels[class_index(sounds_like, self.object_prior.config.labels)]
+        return recognised[0].label if recognised else None
+
     def recognised(self, features: torch.Tensor) -> list[list[Recognition]]:
         """Per sample: the object prior's ``RECOGNISED_CLASSES`` nearest classes, best first (none without a prior)."""
         if self.object_prior is None:
@@ -178,6 +184,6 @@ class ObjectAwareGenerator(nn.Module):
         for r, recognised in zip(requests, self.recognised(encoded.features)):
             samples = int(round(r.duration * self.config.mel.sample_rate))
             results.append(GenerationOutput([audio[start + i, :samples].copy() for i in range(r.variations)],
-                                            recognised))
+                                            recognised, self._made_as(r.sounds_like, recognised)))
             start += r.variations
         return results

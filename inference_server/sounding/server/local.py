@@ -42,7 +42,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"{path}: {clip.duration:.2f} s at {clip.sample_rate} Hz, seed {clip.seed}")
     if result.recognised:
         print("recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised)
-              + (f"; made to sound like {args.sounds_like}" if args.sounds_like else ""))
+              + f"; made to sound like {result.sounds_like}")
     return 0
 
 
