@@ -65,7 +65,7 @@ class SoundingPanel:
         known = context.window_manager.sounding_classes
         if known:  # the server's classes, once Check Server has asked
             box.prop_search(settings, "sounds_like", context.window_manager, "sounding_classes",
-                            icon="OUTLINER_OB_SPEAKER")
+                            icon="OUTLINER_OB_SPEAKER", results_are_suggestions=True)  # the server decides
         else:
             box.prop(settings, "sounds_like", icon="OUTLINER_OB_SPEAKER")
         row = box.row(align=True)
