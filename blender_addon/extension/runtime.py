@@ -217,10 +217,10 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
             running.message = f"Generated, but could not add it to the scene: {exc}"
 
 
-def sound_name(target: bpy.types.Object | None, filepath: str, recognised: str = "") -> str:
+def sound_name(target: bpy.types.Object | None, filepath: str, sounds_like: str = "") -> str:
     """Name of the Sound, Speaker and strip made from a result: its object (or file), and the class it sounds like."""
     name = f"Sounding {target.name if target else os.path.splitext(os.path.basename(filepath))[0]}"
-    return f"{name} ({recognised})" if recognised else name
+    return f"{name} ({sounds_like})" if sounds_like else name
 
 
 def start_server(executable: str, address: str, model: str) -> subprocess.Popen:

@@ -8,7 +8,7 @@ A model directory (Hugging Face layout, one folder per component, each with conf
     text_encoder/ tokenizer/      CLAP text (as in AudioLDM) or MiniLM
     image_encoder/                CLIP vision (as in openai/clip-vit-base-patch16) or EfficientNet-Lite0
     conditioner/                  ObjectAwareConditioner
-    object_prior/                 ObjectPrior (optional: class means fitted on the training rows)
+    object_prior/                 ObjectPrior (optional: per-class tables fitted on the training rows)
 
 A named config builds each component from its pretrained ``sources`` (relative to the weights root,
 ``$SOUNDING_WEIGHTS`` or ``~/.cache/sounding/weights``) and the rest from scratch with a fixed seed.
