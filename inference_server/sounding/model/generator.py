@@ -35,6 +35,8 @@ class Condition:
     #: The image features of the selected object (B, image_dim): the patches averaged over the clicked region, or
     #: weighted by the text's attention without one; what the object prior recognises.
     features: torch.Tensor
+    #: The image backbone's ImageNet probabilities of ``features`` (B, 1000), where the object prior uses them.
+    imagenet: torch.Tensor | None = None
 
 
 class ObjectAwareGenerator(nn.Module):
@@ -53,6 +55,9 @@ class ObjectAwareGenerator(nn.Module):
             if sizes != expected:
                 raise ValueError(f"the object prior was fitted for image features and conditions of sizes {sizes}, "
                                  f"this model has {expected}: refit it (`sounding fit-prior`)")
+            if object_prior.uses_imagenet and not image_encoder.has_imagenet_classifier:
+                raise ValueError("the object prior recognises by ImageNet categories, but this model's image encoder "
+                                 "has no ImageNet classifier: refit it (`sounding fit-prior`)")
         self.object_prior = object_prior
         self.unet, self.vae, self.vocoder = unet, vae, vocoder
         # diffusers' private keys (``_use_default_values``...) would make a fresh model and its reloaded copy pick
@@ -125,9 +130,12 @@ class ObjectAwareGenerator(nn.Module):
                 weights[i] = substitute(grid.expand(heads, -1), self.conditioner.mask_spread())
         condition = self.conditioner.pool(patches, weights)
         features = (pooling.unsqueeze(1) @ patches)[:, 0]
+        imagenet = None
+        if self.object_prior is not None and self.object_prior.uses_imagenet:
+            imagenet = self.image_encoder.imagenet_probabilities(features)
         if object_prior and self.object_prior is not None:
-            condition = self.object_prior(condition, features, chosen)
-        return Condition(condition, weights, features)
+            condition = self.object_prior(condition, features, chosen, imagenet)
+        return Condition(condition, weights, features, imagenet)
 
     def _chosen_classes(self, sounds_like: Sequence[str | None] | None, count: int) -> torch.Tensor | None:
         """The prior's index of each sample's ``sounds_like`` class (-1: recognise); errors before any encoding."""
@@ -148,11 +156,12 @@ class ObjectAwareGenerator(nn.Module):
             return self.object_prior.config.labels[class_index(sounds_like, self.object_prior.config.labels)]
         return recognised[0].label if recognised else None
 
-    def recognised(self, features: torch.Tensor) -> list[list[Recognition]]:
-        """Per sample: the object prior's ``RECOGNISED_CLASSES`` nearest classes, best first (none without a prior)."""
+    def recognised(self, encoded: Condition) -> list[list[Recognition]]:
+        """Per sample: the object prior's ``RECOGNISED_CLASSES`` most similar classes, best first (none without a
+        prior)."""
         if self.object_prior is None:
-            return [[] for _ in range(len(features))]
-        similarity = self.object_prior.similarities(features.float())
+            return [[] for _ in range(len(encoded.features))]
+        similarity = self.object_prior.similarities(encoded.features.float(), encoded.imagenet)
         top = similarity.topk(min(RECOGNISED_CLASSES, similarity.shape[1]), dim=-1)
         labels = self.object_prior.config.labels
         return [[Recognition(labels[k], round(float(v), 4)) for v, k in zip(values.tolist(), indices.tolist())]
@@ -181,7 +190,7 @@ class ObjectAwareGenerator(nn.Module):
         # 4. Crop each clip to its duration; split per request, with what the object prior recognised.
         audio = waveform.clamp(-1.0, 1.0).cpu().numpy()
         results, start = [], 0
-        for r, recognised in zip(requests, self.recognised(encoded.features)):
+        for r, recognised in zip(requests, self.recognised(encoded)):
             samples = int(round(r.duration * self.config.mel.sample_rate))
             results.append(GenerationOutput([audio[start + i, :samples].copy() for i in range(r.variations)],
                                             recognised, self._made_as(r.sounds_like, recognised)))

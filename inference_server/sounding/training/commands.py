@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sounding.cli import add_threads_option
-from sounding.training.config import FOLEY_MINI_OBJECT_PRIOR_STRENGTH
+from sounding.training.config import FOLEY_MINI_OBJECT_PRIOR_STRENGTH, OBJECT_PRIOR_IMAGENET_WEIGHT
 
 #: The bench's default clip: 4 s, the length Blender users ask for most (one beat of a shot).
 BENCH_DURATION = 4.0
@@ -36,6 +36,9 @@ def register(commands) -> None:
     prior.add_argument("--split", default="train", help="manifest split fitted on (default: train)")
     prior.add_argument("--strength", type=float, default=FOLEY_MINI_OBJECT_PRIOR_STRENGTH,
                        help="0: the conditioner's own condition, 1: the recognised class's typical condition")
+    prior.add_argument("--imagenet-weight", type=float, default=OBJECT_PRIOR_IMAGENET_WEIGHT,
+                       help="weight of the image encoder's ImageNet classifier in recognising a class (0: class "
+                            "means alone; ignored for encoders without one)")
     add_threads_option(prior)
     prior.set_defaults(func=fit_prior_command)
 
@@ -73,10 +76,10 @@ def fit_prior_command(args: argparse.Namespace) -> int:
     if not (args.model / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{args.model} is not a model directory (no {CONFIG_FILE})")
     generator = load_generator(str(args.model), object_prior=False)  # the old prior may be stale or unreadable
-    prior = fit_object_prior(generator, read_rows(args.manifest, args.split), args.strength)
+    prior = fit_object_prior(generator, read_rows(args.manifest, args.split), args.strength, args.imagenet_weight)
     save_object_prior(prior, args.model)
     print(json.dumps({"object_prior": str(args.model / OBJECT_PRIOR_DIR), "classes": len(prior.config.labels),
-                      "strength": prior.config.strength}))
+                      "strength": prior.config.strength, "imagenet_weight": prior.config.imagenet_weight}))
     return 0
 
 

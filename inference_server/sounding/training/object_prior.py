@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sounding.data.classes import IMAGENET_CATEGORIES
 from sounding.model.generator import ObjectAwareGenerator
 from sounding.model.object_prior import ObjectPrior, check_strength
+from sounding.training.config import OBJECT_PRIOR_IMAGENET_WEIGHT
 from sounding.training.data import CHUNK, Row, load_image, load_masks
 
 #: A prior needs at least this many classes to tell objects apart.
@@ -27,10 +29,15 @@ def prior_rows(rows: list[Row]) -> list[Row]:
 
 
 @torch.no_grad()
-def fit_object_prior(generator: ObjectAwareGenerator, rows: list[Row], strength: float) -> ObjectPrior:
+def fit_object_prior(generator: ObjectAwareGenerator, rows: list[Row], strength: float,
+                     imagenet_weight: float = OBJECT_PRIOR_IMAGENET_WEIGHT) -> ObjectPrior:
     """Each row clicked as at test time (its mask, or the whole picture without one): its pooled features and the
-    conditioner's own condition (no prior), averaged per class."""
+    conditioner's own condition (no prior), averaged per class. With an image encoder that has an ImageNet
+    classifier, the classes of :data:`~sounding.data.classes.IMAGENET_CATEGORIES` are also recognised by it, at
+    ``imagenet_weight``."""
     check_strength(strength)  # before the encoding, not after it
+    if imagenet_weight < 0:
+        raise ValueError(f"imagenet_weight must not be negative, got {imagenet_weight}")
     rows = prior_rows(rows)
     features, conditions = [], []
     for start in range(0, len(rows), CHUNK):
@@ -41,5 +48,7 @@ def fit_object_prior(generator: ObjectAwareGenerator, rows: list[Row], strength:
         encoded = generator.condition(images, [None] * len(chunk), regions, object_prior=False)
         features.append(encoded.features.cpu())
         conditions.append(encoded.condition.cpu())
-    prior = ObjectPrior.fit([row.label for row in rows], torch.cat(features), torch.cat(conditions), strength)
+    categories = IMAGENET_CATEGORIES if generator.image_encoder.has_imagenet_classifier else None
+    prior = ObjectPrior.fit([row.label for row in rows], torch.cat(features), torch.cat(conditions), strength,
+                            categories, imagenet_weight)
     return prior.to(generator.device)
