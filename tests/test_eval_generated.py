@@ -18,6 +18,7 @@ from sounding.engine import ObjectMask
 from sounding.evaluation.generated import ClickedRegions
 from sounding.evaluation.judge import JudgeTrainConfig, train_judge
 from sounding.evaluation.paired import compare
+from sounding.training.data import load_image, load_masks
 
 LIMIT = 2
 #: Enough scenes that the test split holds two-object ones.
@@ -212,3 +213,88 @@ def test_a_recording_is_nearest_to_itself_and_silence_has_no_signature(tmp_path)
     assert float(a @ a) == pytest.approx(1.0, abs=1e-3)
     assert _nearest(a, torch.stack([b, a])) == pytest.approx(1.0, abs=1e-3) and float(a @ b) < 0.9
     assert signatures(np.zeros(rate), rate) is None and _nearest(None, torch.stack([a])) == 0.0
+
+
+def _recognised(generator, prior, rows, clips, scene: bool) -> list[bool] | None:
+    """Whether ``prior`` names each (scene or single) row's class, clicked on its exact mask; None without rows."""
+    chosen = [(row, clip) for row, clip in zip(rows, clips) if bool(clip.scene_id) == scene]
+    if not chosen:
+        return None
+    encoded = generator.condition([load_image(row.image) for row, _ in chosen], [None] * len(chosen),
+                                  [load_masks(row.masks) for row, _ in chosen], object_prior=False)
+    imagenet = generator.image_encoder.imagenet_probabilities(encoded.features) if prior.uses_imagenet else None
+    named = [prior.config.labels[k] for k in prior.recognise(encoded.features, imagenet).tolist()]
+    return [label == clip.label for label, (_, clip) in zip(named, chosen)]
+
+
+def _share(hits: list[bool] | None) -> float | None:
+    return None if hits is None else round(float(np.mean(hits)), 4)
+
+
+def test_eval_recognition_leaves_each_train_picture_out_of_the_class_means(dataset_and_judge, tmp_path):
+    """Checked against priors fitted the ordinary way: on all train rows for the test rows, and on the train rows of
+    every other picture for each train picture's rows."""
+    from sounding.data.manifest import read_manifest
+    from sounding.evaluation.recognition import picture_of
+    from sounding.model.loading import load_generator
+    from sounding.training.data import read_rows
+    from sounding.training.object_prior import fit_object_prior
+
+    data, _ = dataset_and_judge
+    out = tmp_path / "recognition.json"
+    assert main(["eval", "recognition", "--model", "tiny", "--data", str(data), "--weights", "0", "--out", str(out),
+                 "--threads", "1"]) == 0
+    result = json.loads(out.read_text())
+    assert result["imagenet_classifier"] is False and list(result["weights"]) == ["0.0"]
+    shares = result["weights"]["0.0"]
+    assert "val" not in shares  # the synthetic build has no val rows
+    generator = load_generator("tiny")
+    manifest = [row for row in read_manifest(data / "manifest.csv") if row.label]
+    train_rows, test_rows = read_rows(data / "manifest.csv", "train"), read_rows(data / "manifest.csv", "test")
+    train_clips, test_clips = [[row for row in manifest if row.split == split] for split in ("train", "test")]
+    full = fit_object_prior(generator, train_rows, 1.0)
+    for scene, key in ((False, "single"), (True, "scene")):
+        assert shares["test"][key] == _share(_recognised(generator, full, test_rows, test_clips, scene))
+    pictures = [picture_of(row) for row in train_clips]
+    hits = {False: [], True: []}
+    for picture in sorted(set(pictures)):
+        others = [row for row, p in zip(train_rows, pictures) if p != picture]
+        mine = [(row, clip) for row, p, clip in zip(train_rows, pictures, train_clips) if p == picture]
+        prior = fit_object_prior(generator, others, 1.0)
+        for scene in (False, True):
+            hits[scene] += _recognised(generator, prior, *zip(*mine), scene) or []
+    assert len(set(pictures)) == result["train_pictures"] > 2
+    for scene, key in ((False, "single"), (True, "scene")):
+        assert shares["train_picture_left_out"][key] == _share(hits[scene])
+    with pytest.raises(ValueError, match="no ImageNet classifier: only weight 0"):
+        main(["eval", "recognition", "--model", "tiny", "--data", str(data), "--weights", "0", "0.5"])
+
+
+def test_eval_recognition_weighs_an_imagenet_classifier_as_the_prior_does(dataset_and_judge, tmp_path):
+    """An EfficientNet-Lite0 head (random weights) under the tiny model: each weight's test shares are those of a prior
+    fitted at that weight."""
+    import dataclasses
+
+    from sounding.data.manifest import read_manifest
+    from sounding.evaluation.recognition import evaluate_recognition
+    from sounding.model.config import EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, ImageEncoderConfig, tiny_config
+    from sounding.model.loading import build_generator, save_generator
+    from sounding.training.data import read_rows
+    from sounding.training.object_prior import fit_object_prior
+
+    data, _ = dataset_and_judge
+    torch.manual_seed(0)
+    generator = build_generator(dataclasses.replace(tiny_config(), name="tiny-efficientnet", image_encoder=(
+        ImageEncoderConfig(kind="efficientnet-lite0", image_size=64, mean=EFFICIENTNET_LITE_MEAN,
+                           std=EFFICIENTNET_LITE_STD, arch={"feature_stage": "head"}))))
+    save_generator(generator, tmp_path / "model")
+    result = evaluate_recognition(str(tmp_path / "model"), data, [0.0, 2.0])
+    assert result["imagenet_classifier"] is True
+    manifest = [row for row in read_manifest(data / "manifest.csv") if row.label]
+    test_rows, test_clips = read_rows(data / "manifest.csv", "test"), [row for row in manifest if row.split == "test"]
+    train_rows = read_rows(data / "manifest.csv", "train")
+    for weight in (0.0, 2.0):
+        prior = fit_object_prior(generator, train_rows, 1.0, imagenet_weight=weight)
+        for scene, key in ((False, "single"), (True, "scene")):
+            expected = _share(_recognised(generator, prior, test_rows, test_clips, scene))
+            assert result["weights"][str(weight)]["test"][key] == expected

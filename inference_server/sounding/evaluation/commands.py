@@ -1,5 +1,5 @@
-"""``sounding eval judge``, ``sounding eval acc``, ``sounding eval paired``, ``sounding eval generated`` and
-``sounding eval classes``."""
+"""``sounding eval judge``, ``sounding eval acc``, ``sounding eval paired``, ``sounding eval generated``,
+``sounding eval classes`` and ``sounding eval recognition``."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,8 @@ from sounding.data.commands import DEFAULT_DATA_DIR
 
 #: Where the trained judge is written and read unless told otherwise.
 DEFAULT_JUDGE_DIR = Path("data/judge")
+#: The ImageNet weights ``sounding eval recognition`` scores unless told: around the shipped 0.5.
+RECOGNITION_WEIGHTS = [0.0, 0.1, 0.5, 1.0]
 
 
 def register(commands) -> None:
@@ -71,6 +73,17 @@ def register(commands) -> None:
     add_threads_option(classes)
     classes.set_defaults(func=_classes)
 
+    recognition = commands["eval"].add_parser(
+        "recognition", help="how often the object prior names a clicked object's class, per ImageNet weight (train "
+                            "rows with their own picture left out of the class means, val, test; no audio)")
+    recognition.add_argument("--model", default="foley-mini", help="named config or model directory")
+    recognition.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
+    recognition.add_argument("--weights", type=float, nargs="+", default=RECOGNITION_WEIGHTS,
+                             help="ImageNet weights to score (default: %(default)s)")
+    recognition.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
+    add_threads_option(recognition)
+    recognition.set_defaults(func=_recognition)
+
 
 def _judge(args: argparse.Namespace) -> int:
     from sounding.evaluation.judge import JudgeTrainConfig, train_judge
@@ -88,13 +101,17 @@ def _judge(args: argparse.Namespace) -> int:
 def _acc(args: argparse.Namespace) -> int:
     from sounding.evaluation.acc import evaluate_acc
 
-    result = evaluate_acc(args.clips, args.judge)
-    text = json.dumps(result.to_dict(), indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    _report(evaluate_acc(args.clips, args.judge).to_dict(), args.out)
     return 0
+
+
+def _report(result: dict, out: Path | None) -> None:
+    """Print a result as JSON, and write it to ``out`` too when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
 
 
 def _paired(args: argparse.Namespace) -> int:
@@ -117,4 +134,11 @@ def _classes(args: argparse.Namespace) -> int:
 
     metrics = evaluate_classes(args.model, args.data, args.judge, args.out, args.seeds)
     print(json.dumps(metrics["summary"], indent=2))
+    return 0
+
+
+def _recognition(args: argparse.Namespace) -> int:
+    from sounding.evaluation.recognition import evaluate_recognition
+
+    _report(evaluate_recognition(args.model, args.data, args.weights), args.out)
     return 0

@@ -30,6 +30,18 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 
+def category_probabilities(imagenet: torch.Tensor, categories: Sequence[Sequence[int]],
+                           labels: Sequence[str]) -> torch.Tensor:
+    """(B, C) ImageNet probabilities -> (B, classes): per class, the summed probability of its ``categories``."""
+    membership = torch.zeros(len(labels), imagenet.shape[1], device=imagenet.device)
+    for k, indices in enumerate(categories):
+        if indices and max(indices) >= imagenet.shape[1]:
+            raise ValueError(f"ImageNet category {max(indices)} of {labels[k]!r} is beyond the classifier's "
+                             f"{imagenet.shape[1]} classes")
+        membership[k, list(indices)] = 1.0
+    return imagenet.float() @ membership.T
+
+
 def check_strength(strength: float) -> None:
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"the object prior's strength must lie in [0, 1], got {strength}")
@@ -96,13 +108,8 @@ class ObjectPrior(ModelMixin, ConfigMixin):
         if imagenet is None:
             raise ValueError("this object prior also recognises by ImageNet categories: give the image encoder's "
                              "ImageNet probabilities of the features")
-        membership = torch.zeros(len(self.config.labels), imagenet.shape[1], device=imagenet.device)
-        for k, categories in enumerate(self.config.imagenet_categories):
-            if categories and max(categories) >= imagenet.shape[1]:
-                raise ValueError(f"ImageNet category {max(categories)} of {self.config.labels[k]!r} is beyond the "
-                                 f"classifier's {imagenet.shape[1]} classes")
-            membership[k, categories] = 1.0
-        return similarity + self.config.imagenet_weight * (imagenet.float() @ membership.T).to(similarity.dtype)
+        scores = category_probabilities(imagenet, self.config.imagenet_categories, self.config.labels)
+        return similarity + self.config.imagenet_weight * scores.to(similarity.dtype)
 
     def recognise(self, features: torch.Tensor, imagenet: torch.Tensor | None = None) -> torch.Tensor:
         """(B, image_dim) pooled features -> (B,) index of the most similar class (:meth:`similarities`)."""

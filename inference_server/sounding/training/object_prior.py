@@ -31,14 +31,23 @@ def prior_rows(rows: list[Row]) -> list[Row]:
 @torch.no_grad()
 def fit_object_prior(generator: ObjectAwareGenerator, rows: list[Row], strength: float,
                      imagenet_weight: float = OBJECT_PRIOR_IMAGENET_WEIGHT) -> ObjectPrior:
-    """Each row clicked as at test time (its mask, or the whole picture without one): its pooled features and the
-    conditioner's own condition (no prior), averaged per class. With an image encoder that has an ImageNet
-    classifier, the classes of :data:`~sounding.data.classes.IMAGENET_CATEGORIES` are also recognised by it, at
-    ``imagenet_weight``."""
+    """Per class, the mean of the rows' pooled features and their typical condition (:func:`clicked_rows`). With an
+    image encoder that has an ImageNet classifier, the classes of :data:`~sounding.data.classes.IMAGENET_CATEGORIES`
+    are also recognised by it, at ``imagenet_weight``."""
     check_strength(strength)  # before the encoding, not after it
     if imagenet_weight < 0:
         raise ValueError(f"imagenet_weight must not be negative, got {imagenet_weight}")
     rows = prior_rows(rows)
+    features, conditions = clicked_rows(generator, rows)
+    prior = ObjectPrior.fit([row.label for row in rows], features, conditions, strength,
+                            imagenet_categories(generator), imagenet_weight)
+    return prior.to(generator.device)
+
+
+@torch.no_grad()
+def clicked_rows(generator: ObjectAwareGenerator, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row clicked as at test time (its mask, or the whole picture without one): its pooled image features
+    (R, image_dim) and the conditioner's own condition (R, condition_dim), on the CPU."""
     features, conditions = [], []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
@@ -48,7 +57,9 @@ def fit_object_prior(generator: ObjectAwareGenerator, rows: list[Row], strength:
         encoded = generator.condition(images, [None] * len(chunk), regions, object_prior=False)
         features.append(encoded.features.cpu())
         conditions.append(encoded.condition.cpu())
-    categories = IMAGENET_CATEGORIES if generator.image_encoder.has_imagenet_classifier else None
-    prior = ObjectPrior.fit([row.label for row in rows], torch.cat(features), torch.cat(conditions), strength,
-                            categories, imagenet_weight)
-    return prior.to(generator.device)
+    return torch.cat(features), torch.cat(conditions)
+
+
+def imagenet_categories(generator: ObjectAwareGenerator) -> dict[str, tuple[int, ...]] | None:
+    """The classes' ImageNet categories where the model's image encoder has an ImageNet classifier, else None."""
+    return IMAGENET_CATEGORIES if generator.image_encoder.has_imagenet_classifier else None

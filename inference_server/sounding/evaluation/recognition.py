@@ -1,0 +1,113 @@
+"""How often a model's object prior names the class of a clicked object, by ImageNet weight: ``sounding eval
+recognition``.
+
+The recognition half of ACC, without generating audio (``sounding eval generated`` mixes it with the rendering).
+Every labelled row of the manifest is clicked as at test time (its exact mask). Class means come from the train
+split's single objects, as ``sounding fit-prior`` computes them, and each ``imagenet_weight`` is scored on:
+- ``train_picture_left_out``: every train row against class means without the rows of its own picture, all views
+  of a rendered model counting as one picture, so the many train pictures can choose the weight. A class with a
+  single train picture cannot be named while that picture is left out;
+- ``val`` and ``test``: rows against the means of all train single objects.
+Single objects and scene objects are counted apart. With an image encoder without an ImageNet classifier only
+weight 0 can be asked for.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from sounding.data.build import MANIFEST_NAME
+from sounding.data.images import image_group
+from sounding.data.manifest import ClipRow, read_manifest
+from sounding.model.object_prior import category_probabilities
+from sounding.training.data import Row
+from sounding.training.object_prior import MIN_CLASSES, clicked_rows, imagenet_categories
+
+SPLITS = ("train", "val", "test")
+
+
+def _row(data: Path, row: ClipRow) -> Row:
+    masks = (data / row.mask_path,) if row.mask_path else ()
+    return Row(data / row.image_path, data / row.audio_path, row.caption, masks, row.label, row.scene_id)
+
+
+def picture_of(row: ClipRow) -> str:
+    """The picture a row shows (``root:path``; a rendered model's views are one picture)."""
+    root, _, path = row.image_source.partition(":")
+    return image_group(root, Path(path)) if path else row.image_path
+
+
+def _shares(correct: torch.Tensor, scene: torch.Tensor) -> dict[str, float | None]:
+    def share(chosen):
+        return round(float(correct[chosen].float().mean()), 4) if bool(chosen.any()) else None
+
+    return {"single": share(~scene), "scene": share(scene)}
+
+
+@torch.no_grad()
+def evaluate_recognition(model: str, data: Path, weights: Sequence[float]) -> dict:
+    """Recognition shares per ImageNet weight (module docstring)."""
+    data = Path(data)
+    if not (data / MANIFEST_NAME).exists():
+        raise FileNotFoundError(f"{data / MANIFEST_NAME} not found: run `sounding data build --out {data}` first")
+    if not weights or any(w < 0 for w in weights):
+        raise ValueError(f"give one or more ImageNet weights, none negative; got {list(weights)}")
+    from sounding.model.loading import load_generator
+
+    generator = load_generator(model, object_prior=False)
+    categories = imagenet_categories(generator)
+    if categories is None and any(w > 0 for w in weights):
+        raise ValueError(f"the model {model!r} has no ImageNet classifier: only weight 0 can be scored")
+    rows = {split: [row for row in read_manifest(data / MANIFEST_NAME) if row.split == split and row.label]
+            for split in SPLITS}
+    train_single = [row for row in rows["train"] if not row.scene_id]
+    classes = sorted({row.label for row in train_single})
+    if len(classes) < MIN_CLASSES:
+        raise ValueError(f"{data}: the train split has single objects of {len(classes)} class(es); a prior needs "
+                         f"{MIN_CLASSES}")
+    encoded = {split: clicked_rows(generator, [_row(data, row) for row in split_rows])[0] if split_rows else None
+               for split, split_rows in rows.items()}
+    train = F.normalize(encoded["train"].float(), dim=-1)
+    labels = torch.tensor([classes.index(row.label) if row.label in classes else -1 for row in rows["train"]])
+    single = torch.tensor([not row.scene_id for row in rows["train"]])
+    sums = torch.zeros(len(classes), train.shape[1]).index_add_(0, labels[single], train[single])
+    means = F.normalize(sums, dim=-1)
+
+    def imagenet(features: torch.Tensor) -> torch.Tensor:
+        if categories is None:
+            return torch.zeros(len(features), len(classes))
+        probabilities = generator.image_encoder.imagenet_probabilities(features.to(generator.device)).cpu()
+        return category_probabilities(probabilities, [categories.get(c, ()) for c in classes], classes)
+
+    # Train rows against means without their own picture.
+    pictures = [picture_of(row) for row in rows["train"]]
+    left_out = torch.empty(len(train), len(classes))
+    counts = torch.bincount(labels[single], minlength=len(classes))
+    for picture in sorted(set(pictures)):
+        inside = torch.tensor([p == picture for p in pictures])
+        own = inside & single
+        without = F.normalize(sums - torch.zeros_like(sums).index_add_(0, labels[own], train[own]), dim=-1)
+        left_out[inside] = train[inside] @ without.T
+        gone = counts == torch.bincount(labels[own], minlength=len(classes))  # classes of this picture alone
+        left_out[inside.nonzero()[:, 0][:, None], gone.nonzero()[:, 0][None]] = float("-inf")
+    cosines = {"train_picture_left_out": left_out}
+    truths = {"train_picture_left_out": labels}
+    scenes = {"train_picture_left_out": ~single}
+    extra = {"train_picture_left_out": imagenet(encoded["train"])}
+    for split in ("val", "test"):
+        if encoded[split] is None:
+            continue
+        cosines[split] = F.normalize(encoded[split].float(), dim=-1) @ means.T
+        truths[split] = torch.tensor([classes.index(row.label) if row.label in classes else -1 for row in rows[split]])
+        scenes[split] = torch.tensor([bool(row.scene_id) for row in rows[split]])
+        extra[split] = imagenet(encoded[split])
+    results = {}
+    for weight in weights:
+        results[str(weight)] = {name: _shares((cosines[name] + weight * extra[name]).argmax(-1) == truths[name],
+                                              scenes[name]) for name in cosines}
+    counts = {name: {"single": int((~scenes[name]).sum()), "scene": int(scenes[name].sum())} for name in cosines}
+    return {"model": generator.config.name, "classes": len(classes), "imagenet_classifier": categories is not None,
+            "train_pictures": len(set(pictures)), "rows": counts, "weights": results}
