@@ -1,4 +1,5 @@
 """Conditioner, mask substitution and encoders on tiny seeded components."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,14 @@ def test_efficientnet_lite0_loads_package_weights():
         logits = encoder.model(pixels)
     assert patches.shape == (1, 14 * 14, 112) and encoder.grid_size == 14
     assert int(logits.argmax()) in range(281, 286)  # ImageNet's cats: the weights loaded right
+    assert not encoder.has_imagenet_classifier  # the stride-16 block is not what the classifier reads
+    # the head: its classifier asked about all patches averaged answers as for the whole picture
+    head = dataclasses.replace(config.image_encoder, arch={"feature_stage": "head"})
+    encoder = image_encoder_from(dataclasses.replace(config, image_encoder=head), Path(EFFICIENTNET_PACKAGE))
+    with torch.no_grad():
+        probabilities = encoder.imagenet_probabilities(encoder(pixels).mean(dim=1))
+    torch.testing.assert_close(probabilities, torch.softmax(logits, dim=-1))
+    assert load_generator("tiny").image_encoder.imagenet_probabilities(torch.zeros(1, 32)) is None  # CLIP: none
 
 
 def test_minilm_text_encoder_from_its_package():

