@@ -127,11 +127,15 @@ def test_the_shipped_foley_mini_runs_the_named_config():
 
 
 def test_the_shipped_foley_mini_has_an_object_prior_over_the_dataset_classes():
-    from sounding.data.classes import CLASSES
+    from sounding.data.classes import CLASSES, IMAGENET_CATEGORIES
+    from sounding.training.config import OBJECT_PRIOR_IMAGENET_WEIGHT
 
     prior = load_generator("foley-mini").object_prior
     assert prior.config.labels == sorted(CLASSES) and prior.config.strength == 1.0
     torch.testing.assert_close(prior.typical_conditions.norm(dim=-1), torch.ones(len(CLASSES)))
+    # the categories it recognises by are today's list: an edit of IMAGENET_CATEGORIES needs a refit
+    assert prior.config.imagenet_categories == [sorted(IMAGENET_CATEGORIES.get(label, ())) for label in sorted(CLASSES)]
+    assert prior.config.imagenet_weight == OBJECT_PRIOR_IMAGENET_WEIGHT
 
 
 def test_foley_mini_needs_training_and_builds_for_it(tmp_path, monkeypatch):
