@@ -106,7 +106,7 @@ def test_imagenet_probabilities_add_to_the_picture_similarity():
     assert int(prior.recognise(features, imagenet)) == 1
     with pytest.raises(ValueError, match="give the image encoder's ImageNet probabilities"):
         prior.recognise(features)
-    with pytest.raises(ValueError, match="category 2 of 'b' is beyond the classifier's 2 classes"):
+    with pytest.raises(ValueError, match="category 2 of 'b' is not one of the classifier's 2 classes"):
         prior.recognise(features, imagenet[:, :2])
     prior.register_to_config(imagenet_weight=0.0)  # the class means alone
     assert not prior.uses_imagenet and int(prior.recognise(features)) == 0

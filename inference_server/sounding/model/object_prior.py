@@ -4,8 +4,9 @@ selected object looks like.
 An unseen picture's condition says less about its class than the image features it pools do: on foley-mini's test
 rows the nearest class mean names the class for 67 % of the rows from the pooled features but for 47 % from the
 conditions, while the UNet renders a class's typical training condition as a sound that the judge names far more
-often (docs/method.md, "The object prior"). So the prior recognises the attended object by the nearest class mean
-(cosine) of its pooled image features and interpolates the condition toward that class's typical condition:
+often (docs/method.md, "The object prior"). So the prior recognises the attended object by the cosine of its pooled
+image features with each class's mean feature, plus what an ImageNet classifier says of them (below), and
+interpolates the condition toward that class's typical condition:
 
     k = argmax_k cos(f, F_k) + w P_k(f)  f: the image features pooled by the condition's weights
     c <- normalize((1 - s) c + s C_k)    C_k: class k's typical condition, s: ``strength`` (0: the paper's c)
@@ -35,8 +36,9 @@ def category_probabilities(imagenet: torch.Tensor, categories: Sequence[Sequence
     """(B, C) ImageNet probabilities -> (B, classes): per class, the summed probability of its ``categories``."""
     membership = torch.zeros(len(labels), imagenet.shape[1], device=imagenet.device)
     for k, indices in enumerate(categories):
-        if indices and max(indices) >= imagenet.shape[1]:
-            raise ValueError(f"ImageNet category {max(indices)} of {labels[k]!r} is beyond the classifier's "
+        outside = [i for i in indices if not 0 <= i < imagenet.shape[1]]
+        if outside:
+            raise ValueError(f"ImageNet category {outside[0]} of {labels[k]!r} is not one of the classifier's "
                              f"{imagenet.shape[1]} classes")
         membership[k, list(indices)] = 1.0
     return imagenet.float() @ membership.T
