@@ -47,6 +47,28 @@ def _shares(correct: torch.Tensor, scene: torch.Tensor) -> dict[str, float | Non
     return {"single": share(~scene), "scene": share(scene)}
 
 
+def _class_indices(rows: list[ClipRow], classes: list[str]) -> torch.Tensor:
+    """Each row's index among ``classes``; -1 for a label no train single object has."""
+    return torch.tensor([classes.index(row.label) if row.label in classes else -1 for row in rows])
+
+
+def _cosines_without_own_picture(features: torch.Tensor, labels: torch.Tensor, single: torch.Tensor,
+                                 pictures: list[str], classes: int) -> torch.Tensor:
+    """(R, D) unit features of the train rows -> (R, classes): each row's cosine to class means of the single
+    objects of all other pictures; -inf for a class that only its own picture shows."""
+    sums = torch.zeros(classes, features.shape[1]).index_add_(0, labels[single], features[single])
+    counts = torch.bincount(labels[single], minlength=classes)
+    cosines = torch.empty(len(features), classes)
+    for picture in sorted(set(pictures)):
+        inside = torch.tensor([p == picture for p in pictures])
+        own = inside & single
+        without = F.normalize(sums - torch.zeros_like(sums).index_add_(0, labels[own], features[own]), dim=-1)
+        cosines[inside] = features[inside] @ without.T
+        gone = counts == torch.bincount(labels[own], minlength=classes)
+        cosines[inside.nonzero()[:, 0][:, None], gone.nonzero()[:, 0][None]] = float("-inf")
+    return cosines
+
+
 @torch.no_grad()
 def evaluate_recognition(model: str, data: Path, weights: Sequence[float]) -> dict:
     """Recognition shares per ImageNet weight (module docstring)."""
@@ -61,20 +83,12 @@ def evaluate_recognition(model: str, data: Path, weights: Sequence[float]) -> di
     categories = imagenet_categories(generator)
     if categories is None and any(w > 0 for w in weights):
         raise ValueError(f"the model {model!r} has no ImageNet classifier: only weight 0 can be scored")
-    rows = {split: [row for row in read_manifest(data / MANIFEST_NAME) if row.split == split and row.label]
-            for split in SPLITS}
-    train_single = [row for row in rows["train"] if not row.scene_id]
-    classes = sorted({row.label for row in train_single})
+    labelled = [row for row in read_manifest(data / MANIFEST_NAME) if row.label]
+    rows = {split: [row for row in labelled if row.split == split] for split in SPLITS}
+    classes = sorted({row.label for row in rows["train"] if not row.scene_id})
     if len(classes) < MIN_CLASSES:
         raise ValueError(f"{data}: the train split has single objects of {len(classes)} class(es); a prior needs "
                          f"{MIN_CLASSES}")
-    encoded = {split: clicked_rows(generator, [_row(data, row) for row in split_rows])[0] if split_rows else None
-               for split, split_rows in rows.items()}
-    train = F.normalize(encoded["train"].float(), dim=-1)
-    labels = torch.tensor([classes.index(row.label) if row.label in classes else -1 for row in rows["train"]])
-    single = torch.tensor([not row.scene_id for row in rows["train"]])
-    sums = torch.zeros(len(classes), train.shape[1]).index_add_(0, labels[single], train[single])
-    means = F.normalize(sums, dim=-1)
 
     def imagenet(features: torch.Tensor) -> torch.Tensor:
         if categories is None:
@@ -82,32 +96,26 @@ def evaluate_recognition(model: str, data: Path, weights: Sequence[float]) -> di
         probabilities = generator.image_encoder.imagenet_probabilities(features.to(generator.device)).cpu()
         return category_probabilities(probabilities, [categories.get(c, ()) for c in classes], classes)
 
-    # Train rows against means without their own picture.
-    pictures = [picture_of(row) for row in rows["train"]]
-    left_out = torch.empty(len(train), len(classes))
-    counts = torch.bincount(labels[single], minlength=len(classes))
-    for picture in sorted(set(pictures)):
-        inside = torch.tensor([p == picture for p in pictures])
-        own = inside & single
-        without = F.normalize(sums - torch.zeros_like(sums).index_add_(0, labels[own], train[own]), dim=-1)
-        left_out[inside] = train[inside] @ without.T
-        gone = counts == torch.bincount(labels[own], minlength=len(classes))  # classes of this picture alone
-        left_out[inside.nonzero()[:, 0][:, None], gone.nonzero()[:, 0][None]] = float("-inf")
-    cosines = {"train_picture_left_out": left_out}
-    truths = {"train_picture_left_out": labels}
-    scenes = {"train_picture_left_out": ~single}
-    extra = {"train_picture_left_out": imagenet(encoded["train"])}
-    for split in ("val", "test"):
-        if encoded[split] is None:
+    scored = {}  # name -> (cosines, ImageNet scores, true class indices, scene rows)
+    for split in SPLITS:
+        if not rows[split]:
             continue
-        cosines[split] = F.normalize(encoded[split].float(), dim=-1) @ means.T
-        truths[split] = torch.tensor([classes.index(row.label) if row.label in classes else -1 for row in rows[split]])
-        scenes[split] = torch.tensor([bool(row.scene_id) for row in rows[split]])
-        extra[split] = imagenet(encoded[split])
-    results = {}
-    for weight in weights:
-        results[str(weight)] = {name: _shares((cosines[name] + weight * extra[name]).argmax(-1) == truths[name],
-                                              scenes[name]) for name in cosines}
-    counts = {name: {"single": int((~scenes[name]).sum()), "scene": int(scenes[name].sum())} for name in cosines}
+        features = clicked_rows(generator, [_row(data, row) for row in rows[split]])[0]
+        unit, truth = F.normalize(features.float(), dim=-1), _class_indices(rows[split], classes)
+        scene = torch.tensor([bool(row.scene_id) for row in rows[split]])
+        if split == "train":
+            pictures = [picture_of(row) for row in rows[split]]
+            train_means = F.normalize(torch.zeros(len(classes), unit.shape[1]).index_add_(
+                0, truth[~scene], unit[~scene]), dim=-1)
+            scored["train_picture_left_out"] = (_cosines_without_own_picture(unit, truth, ~scene, pictures,
+                                                                              len(classes)),
+                                                imagenet(features), truth, scene)
+        else:
+            scored[split] = (unit @ train_means.T, imagenet(features), truth, scene)
+    results = {str(weight): {name: _shares((cosines + weight * extra).argmax(-1) == truth, scene)
+                             for name, (cosines, extra, truth, scene) in scored.items()} for weight in weights}
     return {"model": generator.config.name, "classes": len(classes), "imagenet_classifier": categories is not None,
-            "train_pictures": len(set(pictures)), "rows": counts, "weights": results}
+            "train_pictures": len(set(pictures)),
+            "rows": {name: {"single": int((~scene).sum()), "scene": int(scene.sum())}
+                     for name, (_, _, _, scene) in scored.items()},
+            "weights": results}

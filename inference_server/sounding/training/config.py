@@ -204,8 +204,8 @@ FOLEY_MINI_ATTENTION_MASK_WEIGHT = 1.0
 #: The condition goes all the way to the recognised class's typical condition (docs/method.md, "The object prior").
 FOLEY_MINI_OBJECT_PRIOR_STRENGTH = 1.0
 #: Weight of the ImageNet classifier's probability of a class's categories beside the cosine to its mean features.
-#: Chosen leaving each train picture out of the means in turn (single objects: 53.5 % at 0, 57.1 % at 0.5, 56.9 % at
-#: 1; scene objects 40.0 / 44.5 / 46.6 %) and on the val rows (70 / 74 / 76 %; docs/method.md, "What ImageNet knows").
+#: Chosen leaving each train picture out of the means in turn (single objects: 53.5 % at 0, 56.9 % at 0.5, 56.7 % at
+#: 1; scene objects 40.0 / 44.5 / 44.4 %) and on the val rows (70 / 74 / 76 %; docs/method.md, "What ImageNet knows").
 OBJECT_PRIOR_IMAGENET_WEIGHT = 0.5
 
 
