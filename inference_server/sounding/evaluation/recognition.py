@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from sounding.data.build import MANIFEST_NAME
 from sounding.data.images import image_group
 from sounding.data.manifest import ClipRow, read_manifest
-from sounding.model.object_prior import category_probabilities
+from sounding.model.object_prior import ObjectPrior, category_probabilities
 from sounding.training.data import Row
 from sounding.training.object_prior import MIN_CLASSES, clicked_rows, imagenet_categories
 
@@ -96,22 +96,23 @@ def evaluate_recognition(model: str, data: Path, weights: Sequence[float]) -> di
         probabilities = generator.image_encoder.imagenet_probabilities(features.to(generator.device)).cpu()
         return category_probabilities(probabilities, [categories.get(c, ()) for c in classes], classes)
 
-    scored = {}  # name -> (cosines, ImageNet scores, true class indices, scene rows)
-    for split in SPLITS:
-        if not rows[split]:
-            continue
-        features = clicked_rows(generator, [_row(data, row) for row in rows[split]])[0]
-        unit, truth = F.normalize(features.float(), dim=-1), _class_indices(rows[split], classes)
-        scene = torch.tensor([bool(row.scene_id) for row in rows[split]])
-        if split == "train":
-            pictures = [picture_of(row) for row in rows[split]]
-            train_means = F.normalize(torch.zeros(len(classes), unit.shape[1]).index_add_(
-                0, truth[~scene], unit[~scene]), dim=-1)
-            scored["train_picture_left_out"] = (_cosines_without_own_picture(unit, truth, ~scene, pictures,
-                                                                              len(classes)),
-                                                imagenet(features), truth, scene)
-        else:
-            scored[split] = (unit @ train_means.T, imagenet(features), truth, scene)
+    def encode(split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A split's pooled features, their conditions, class indices and which rows are scene objects."""
+        features, conditions = clicked_rows(generator, [_row(data, row) for row in rows[split]])
+        return (features, conditions, _class_indices(rows[split], classes),
+                torch.tensor([bool(row.scene_id) for row in rows[split]]))
+
+    features, conditions, truth, scene = encode("train")
+    pictures = [picture_of(row) for row in rows["train"]]
+    unit = F.normalize(features.float(), dim=-1)
+    scored = {  # name -> (cosines, ImageNet scores, true class indices, scene rows)
+        "train_picture_left_out": (_cosines_without_own_picture(unit, truth, ~scene, pictures, len(classes)),
+                                   imagenet(features), truth, scene)}
+    means = ObjectPrior.fit([classes[k] for k in truth[~scene].tolist()], features[~scene], conditions[~scene])
+    for split in ("val", "test"):
+        if rows[split]:
+            features, _, truth, scene = encode(split)
+            scored[split] = (means.similarities(features.float()), imagenet(features), truth, scene)
     results = {str(weight): {name: _shares((cosines + weight * extra).argmax(-1) == truth, scene)
                              for name, (cosines, extra, truth, scene) in scored.items()} for weight in weights}
     return {"model": generator.config.name, "classes": len(classes), "imagenet_classifier": categories is not None,
