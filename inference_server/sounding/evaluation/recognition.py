@@ -79,7 +79,7 @@ def evaluate_recognition(model: str, data: Path, weights: Sequence[float]) -> di
         raise ValueError(f"give one or more ImageNet weights, none negative; got {list(weights)}")
     from sounding.model.loading import load_generator
 
-    generator = load_generator(model, object_prior=False)
+    generator = load_generator(model, fitted_parts=False)
     categories = imagenet_categories(generator)
     if categories is None and any(w > 0 for w in weights):
         raise ValueError(f"the model {model!r} has no ImageNet classifier: only weight 0 can be scored")

@@ -14,13 +14,14 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from torch import nn
 
 from sounding.engine import GenerationOutput, GenerationRequest, ModelInfo, ProgressFn, Recognition, class_index
+from sounding.model.clip_ranker import ClipRanker
 from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import ModelConfig
 from sounding.model.encoders import ImageEncoder, TextEncoder
 from sounding.model.masking import mask_to_grid, substitute
 from sounding.model.object_prior import ObjectPrior
 from sounding.model.region_crop import crop_to_region
-from sounding.model.sampler import frame_multiple, latent_frames, latent_shape, make_scheduler, sample
+from sounding.model.sampler import frame_multiple, latent_frames, latent_shape, make_scheduler, sample_log_mel, vocode
 
 #: How many of the object prior's nearest classes a result reports (the first is the one the prior used).
 RECOGNISED_CLASSES = 3
@@ -40,12 +41,13 @@ class Condition:
 
 
 class ObjectAwareGenerator(nn.Module):
-    """Encoders + conditioner (+ object prior) + UNet + VAE + vocoder, and the scheduler config they were trained
-    with."""
+    """Encoders + conditioner (+ object prior) + UNet + VAE (+ clip ranker) + vocoder, and the scheduler config they
+    were trained with."""
 
     def __init__(self, config: ModelConfig, image_encoder: ImageEncoder, text_encoder: TextEncoder,
                  conditioner: ObjectAwareConditioner, unet: UNet2DConditionModel, vae: AutoencoderKL,
-                 vocoder: nn.Module, scheduler_config: dict, object_prior: ObjectPrior | None = None):
+                 vocoder: nn.Module, scheduler_config: dict, object_prior: ObjectPrior | None = None,
+                 clip_ranker: ClipRanker | None = None):
         super().__init__()
         self.config = config
         self.image_encoder, self.text_encoder, self.conditioner = image_encoder, text_encoder, conditioner
@@ -58,7 +60,10 @@ class ObjectAwareGenerator(nn.Module):
             if object_prior.uses_imagenet and not image_encoder.has_imagenet_classifier:
                 raise ValueError("the object prior recognises by ImageNet categories, but this model's image encoder "
                                  "has no ImageNet classifier: refit it (`sounding fit-prior`)")
-        self.object_prior = object_prior
+        if clip_ranker is not None and clip_ranker.config.n_mels != config.mel.n_mels:
+            raise ValueError(f"the clip ranker reads log-mels of {clip_ranker.config.n_mels} bins, this model makes "
+                             f"{config.mel.n_mels}: refit it (`sounding fit-ranker`)")
+        self.object_prior, self.clip_ranker = object_prior, clip_ranker
         self.unet, self.vae, self.vocoder = unet, vae, vocoder
         # diffusers' private keys (``_use_default_values``...) would make a fresh model and its reloaded copy pick
         # different defaults for another scheduler class: keep only the explicit values.
@@ -81,6 +86,12 @@ class ObjectAwareGenerator(nn.Module):
     @property
     def hop_seconds(self) -> float:
         return self.config.mel.hop_length / self.config.mel.sample_rate
+
+    @property
+    def candidates(self) -> int:
+        """Clips made per clip kept: the clip ranker's count where there is one to rank by the object prior's class."""
+        return (self.clip_ranker.config.candidates if self.clip_ranker is not None and self.object_prior is not None
+                else 1)
 
     def frames(self, duration: float) -> int:
         return latent_frames(duration, self.hop_seconds, frame_multiple(self.unet, self.vae))
@@ -176,23 +187,35 @@ class ObjectAwareGenerator(nn.Module):
         progress("encode", 0, 1)
         encoded = self.condition([r.image for r in requests], [r.text for r in requests],
                                  [r.region for r in requests], sounds_like=[r.sounds_like for r in requests])
-        repeats = torch.tensor([r.variations for r in requests], device=self.device)
+        recognised = self.recognised(encoded)
+        candidates = self.candidates
+        repeats = torch.tensor([r.variations * candidates for r in requests], device=self.device)
         condition = encoded.condition.repeat_interleave(repeats, dim=0)
         progress("encode", 1, 1)
-        # 2. Initial noise: variation i of a request uses seed + i, drawn on the CPU so devices agree.
+        # 2. Initial noise: variation i of a request uses seed + i, drawn on the CPU so devices agree. Its candidates
+        #    are successive draws from that seed, so the first one is the noise of a model without a ranker.
         seeds = [r.seed + i for r in requests for i in range(r.variations)]
         shape = latent_shape(1, frames, self.config.mel.n_mels, self.unet, self.vae)[1:]
-        latents = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
-        # 3. Denoise, decode and vocode the whole batch.
-        waveform = sample(self.unet, make_scheduler(self.config.sampler, self.scheduler_config), self.vae,
-                          self.vocoder, condition, self.conditioner.unconditional(len(seeds)),
-                          latents.to(self.device, self.unet.dtype), steps, guidance, progress)
-        # 4. Crop each clip to its duration; split per request, with what the object prior recognised.
+        draws = [torch.Generator().manual_seed(s) for s in seeds]
+        latents = torch.stack([torch.randn(shape, generator=draw) for draw in draws for _ in range(candidates)])
+        # 3. Denoise and decode every candidate.
+        log_mel = sample_log_mel(self.unet, make_scheduler(self.config.sampler, self.scheduler_config), self.vae,
+                                 condition, self.conditioner.unconditional(len(latents)),
+                                 latents.to(self.device, self.unet.dtype), steps, guidance, progress)
+        # 4. Keep each variation's candidate that the ranker hears as the class its condition was moved toward.
+        if candidates > 1:
+            targets = [self._made_as(r.sounds_like, found) for r, found in zip(requests, recognised)
+                       for _ in range(r.variations)]
+            picks = self.clip_ranker.choose(log_mel, targets)
+            log_mel = log_mel[torch.tensor([i * candidates + pick for i, pick in enumerate(picks)])]
+        # 5. Vocode the kept clips.
+        waveform = vocode(self.vocoder, log_mel, progress)
+        # 6. Crop each clip to its duration; split per request, with what the object prior recognised.
         audio = waveform.clamp(-1.0, 1.0).cpu().numpy()
         results, start = [], 0
-        for r, recognised in zip(requests, self.recognised(encoded)):
+        for r, found in zip(requests, recognised):
             samples = int(round(r.duration * self.config.mel.sample_rate))
             results.append(GenerationOutput([audio[start + i, :samples].copy() for i in range(r.variations)],
-                                            recognised, self._made_as(r.sounds_like, recognised)))
+                                            found, self._made_as(r.sounds_like, found)))
             start += r.variations
         return results

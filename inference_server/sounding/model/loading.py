@@ -9,6 +9,7 @@ A model directory (Hugging Face layout, one folder per component, each with conf
     image_encoder/                CLIP vision (as in openai/clip-vit-base-patch16) or EfficientNet-Lite0
     conditioner/                  ObjectAwareConditioner
     object_prior/                 ObjectPrior (optional: per-class tables fitted on the training rows)
+    clip_ranker/                  ClipRanker (optional: keeps the best of several clips, by the prior's class)
 
 A named config builds each component from its pretrained ``sources`` (relative to the weights root,
 ``$SOUNDING_WEIGHTS`` or ``~/.cache/sounding/weights``) and the rest from scratch with a fixed seed.
@@ -25,6 +26,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
 from sounding.audio.mel import GriffinLim
+from sounding.model.clip_ranker import ClipRanker
 from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import NAMED_CONFIGS, ModelConfig, named_config
 from sounding.model.efficientnet_lite import EfficientNetLite0
@@ -35,6 +37,9 @@ from sounding.model.object_prior import ObjectPrior
 
 CONFIG_FILE = "sounding.json"
 OBJECT_PRIOR_DIR = "object_prior"
+CLIP_RANKER_DIR = "clip_ranker"
+#: Parts fitted after training, each optional: folder name -> class.
+FITTED_PARTS = {OBJECT_PRIOR_DIR: ObjectPrior, CLIP_RANKER_DIR: ClipRanker}
 #: Trained models shipped inside the package (``sounding/weights/<name>/``).
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 #: Special sources: weights shipped inside pip packages rather than folders under the weights root.
@@ -118,12 +123,13 @@ def assemble(config: ModelConfig, folders: dict[str, Path], scheduler_config: di
                 else UNet2DConditionModel(**config.unet))
         vae = AutoencoderKL.from_pretrained(folders["vae"]) if "vae" in folders else AutoencoderKL(**config.vae)
         vocoder = _vocoder(config, folders.get("vocoder"))
-    object_prior = None
-    if OBJECT_PRIOR_DIR in folders:
-        object_prior = ObjectPrior.from_pretrained(folders[OBJECT_PRIOR_DIR])
-        object_prior.check_fitted(str(folders[OBJECT_PRIOR_DIR]))
+    fitted = {}
+    for name, cls in FITTED_PARTS.items():
+        if name in folders:
+            fitted[name] = cls.from_pretrained(folders[name])
+            fitted[name].check_fitted(str(folders[name]))
     return ObjectAwareGenerator(config, image_encoder, text_encoder, conditioner, unet, vae, vocoder,
-                                scheduler_config, object_prior)
+                                scheduler_config, fitted.get(OBJECT_PRIOR_DIR), fitted.get(CLIP_RANKER_DIR))
 
 
 def _package_sources(config: ModelConfig) -> dict[str, Path]:
@@ -158,9 +164,10 @@ def trained_directory(name: str) -> Path:
                             f"`--config {name}`) and copy the run's model/ folder there")
 
 
-def load_generator(name_or_path: str, device: str = "cpu", object_prior: bool = True) -> ObjectAwareGenerator:
+def load_generator(name_or_path: str, device: str = "cpu", fitted_parts: bool = True) -> ObjectAwareGenerator:
     """A named config ("tiny", "paper", "foley-mini") or a model directory saved by :func:`save_generator`.
-    ``object_prior=False`` leaves out its ``object_prior/`` (what fitting a new one starts from)."""
+    ``fitted_parts=False`` leaves out its ``object_prior/`` and ``clip_ranker/`` (what fitting new ones starts
+    from: the old ones may be stale or unreadable)."""
     path = Path(name_or_path)
     if name_or_path in NAMED_CONFIGS:
         config = named_config(name_or_path)
@@ -172,20 +179,22 @@ def load_generator(name_or_path: str, device: str = "cpu", object_prior: bool = 
                                 f"directory with {CONFIG_FILE}")
     config = ModelConfig.load(path / CONFIG_FILE)
     folders = _package_sources(config)  # not saved in the directory: the installed packages hold them
-    for component in ("image_encoder", "text_encoder", "tokenizer", "conditioner", OBJECT_PRIOR_DIR, "unet", "vae",
-                      "vocoder"):
-        if (path / component).is_dir() and (object_prior or component != OBJECT_PRIOR_DIR):
+    for component in ("image_encoder", "text_encoder", "tokenizer", "conditioner", OBJECT_PRIOR_DIR, CLIP_RANKER_DIR,
+                      "unet", "vae", "vocoder"):
+        if (path / component).is_dir() and (fitted_parts or component not in FITTED_PARTS):
             folders[component] = _require(path / component, component, str(path))
     scheduler = dict(DDIMScheduler.load_config(_require(path / "scheduler", "scheduler", str(path))))
     return assemble(config, folders, scheduler).to(device)
 
 
-def save_object_prior(prior: ObjectPrior, model_dir: Path) -> None:
-    """Write ``model_dir/object_prior`` whole or not at all: saved beside it, then swapped in."""
-    target = Path(model_dir) / OBJECT_PRIOR_DIR
-    staging = Path(tempfile.mkdtemp(prefix=f".{OBJECT_PRIOR_DIR}-", dir=model_dir))
+def save_fitted_part(part: ObjectPrior | ClipRanker, model_dir: Path) -> None:
+    """Write a fitted part (``model_dir/object_prior`` or ``clip_ranker``) whole or not at all: saved beside it,
+    then swapped in."""
+    name = next(name for name, cls in FITTED_PARTS.items() if isinstance(part, cls))
+    target = Path(model_dir) / name
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=model_dir))
     try:
-        prior.save_pretrained(staging)
+        part.save_pretrained(staging)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     finally:
@@ -206,10 +215,11 @@ def save_generator(generator: ObjectAwareGenerator, path: str | Path) -> None:
         generator.text_encoder.model.save_pretrained(path / "text_encoder")
         generator.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
     generator.conditioner.save_pretrained(path / "conditioner")
-    if generator.object_prior is not None:
-        save_object_prior(generator.object_prior, path)
-    else:
-        shutil.rmtree(path / OBJECT_PRIOR_DIR, ignore_errors=True)  # a prior of earlier weights would mislead
+    for name, part in ((OBJECT_PRIOR_DIR, generator.object_prior), (CLIP_RANKER_DIR, generator.clip_ranker)):
+        if part is not None:
+            save_fitted_part(part, path)
+        else:
+            shutil.rmtree(path / name, ignore_errors=True)  # one fitted to earlier weights would mislead
     generator.unet.save_pretrained(path / "unet")
     generator.vae.save_pretrained(path / "vae")
     if isinstance(generator.vocoder, SpeechT5HifiGan):

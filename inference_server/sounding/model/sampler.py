@@ -47,6 +47,15 @@ def sample(unet: UNet2DConditionModel, scheduler: SchedulerMixin, vae: Autoencod
            progress: ProgressFn | None = None) -> torch.Tensor:
     """condition / uncondition (B, D): UNet ``class_labels``; latents (B, C, H, W) standard normal.
     Returns waveforms (B, frames * hop). ``progress`` may raise GenerationCancelled between steps."""
+    log_mel = sample_log_mel(unet, scheduler, vae, condition, uncondition, latents, steps, guidance, progress)
+    return vocode(vocoder, log_mel, progress)
+
+
+@torch.no_grad()
+def sample_log_mel(unet: UNet2DConditionModel, scheduler: SchedulerMixin, vae: AutoencoderKL,
+                   condition: torch.Tensor, uncondition: torch.Tensor, latents: torch.Tensor, steps: int,
+                   guidance: float, progress: ProgressFn | None = None) -> torch.Tensor:
+    """:func:`sample` up to the VAE's log-mels (B, frames, n_mels), which a clip ranker reads before vocoding."""
     report = progress or (lambda stage, step, total: None)
     # 1. Timesteps and initial noise scaled for the scheduler.
     scheduler.set_timesteps(steps, device=latents.device)
@@ -66,7 +75,13 @@ def sample(unet: UNet2DConditionModel, scheduler: SchedulerMixin, vae: Autoencod
     # 4. VAE decoding: latents -> log-mel (B, frames, n_mels).
     log_mel = vae.decode(latents / vae.config.scaling_factor).sample[:, 0]
     report("decode", 1, 1)
-    # 5. Vocoding: log-mel -> waveform.
+    return log_mel
+
+
+@torch.no_grad()
+def vocode(vocoder: nn.Module, log_mel: torch.Tensor, progress: ProgressFn | None = None) -> torch.Tensor:
+    """5. Vocoding: log-mel (B, frames, n_mels) -> waveform (B, frames * hop)."""
     waveform = vocoder(log_mel).float()
-    report("vocode", 1, 1)
+    if progress is not None:
+        progress("vocode", 1, 1)
     return waveform

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from sounding.cli import add_threads_option
-from sounding.training.config import FOLEY_MINI_OBJECT_PRIOR_STRENGTH, OBJECT_PRIOR_IMAGENET_WEIGHT
+from sounding.training.config import (CLIP_RANKER_CANDIDATES, FOLEY_MINI_OBJECT_PRIOR_STRENGTH,
+                                      OBJECT_PRIOR_IMAGENET_WEIGHT)
 
 #: The bench's default clip: 4 s, the length Blender users ask for most (one beat of a shot).
 BENCH_DURATION = 4.0
@@ -42,6 +43,15 @@ def register(commands) -> None:
     add_threads_option(prior)
     prior.set_defaults(func=fit_prior_command)
 
+    ranker = commands["top"].add_parser("fit-ranker", help="fit a model directory's clip ranker on labelled rows")
+    ranker.add_argument("--model", required=True, type=Path, help="model directory; its clip_ranker/ is replaced")
+    ranker.add_argument("--manifest", required=True, help="CSV/JSONL with a label column (e.g. Foley-Mini's)")
+    ranker.add_argument("--split", default="train", help="manifest split fitted on (default: train)")
+    ranker.add_argument("--candidates", type=int, default=CLIP_RANKER_CANDIDATES,
+                        help="clips made per clip kept (1: no choice, the first clip as without a ranker)")
+    add_threads_option(ranker)
+    ranker.set_defaults(func=fit_ranker_command)
+
     bench = commands["bench"].add_parser("generate", help="time one clip with default settings (JSON)")
     bench.add_argument("--model", default="tiny", help="named config or model directory")
     bench.add_argument("--device", default="cpu")
@@ -68,18 +78,37 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_directory(path: Path) -> Path:
+    from sounding.model.loading import CONFIG_FILE
+
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not a model directory (no {CONFIG_FILE})")
+    return path
+
+
 def fit_prior_command(args: argparse.Namespace) -> int:
-    from sounding.model.loading import CONFIG_FILE, OBJECT_PRIOR_DIR, load_generator, save_object_prior
+    from sounding.model.loading import OBJECT_PRIOR_DIR, load_generator, save_fitted_part
     from sounding.training.data import read_rows
     from sounding.training.object_prior import fit_object_prior
 
-    if not (args.model / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"{args.model} is not a model directory (no {CONFIG_FILE})")
-    generator = load_generator(str(args.model), object_prior=False)  # the old prior may be stale or unreadable
+    generator = load_generator(str(_model_directory(args.model)), fitted_parts=False)
     prior = fit_object_prior(generator, read_rows(args.manifest, args.split), args.strength, args.imagenet_weight)
-    save_object_prior(prior, args.model)
+    save_fitted_part(prior, args.model)
     print(json.dumps({"object_prior": str(args.model / OBJECT_PRIOR_DIR), "classes": len(prior.config.labels),
                       "strength": prior.config.strength, "imagenet_weight": prior.config.imagenet_weight}))
+    return 0
+
+
+def fit_ranker_command(args: argparse.Namespace) -> int:
+    from sounding.model.loading import CLIP_RANKER_DIR, load_generator, save_fitted_part
+    from sounding.training.clip_ranker import fit_clip_ranker
+    from sounding.training.data import read_rows
+
+    generator = load_generator(str(_model_directory(args.model)), fitted_parts=False)
+    ranker = fit_clip_ranker(generator, read_rows(args.manifest, args.split), args.candidates)
+    save_fitted_part(ranker, args.model)
+    print(json.dumps({"clip_ranker": str(args.model / CLIP_RANKER_DIR), "classes": len(ranker.config.labels),
+                      "candidates": ranker.config.candidates}))
     return 0
 
 

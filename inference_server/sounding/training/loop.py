@@ -31,6 +31,7 @@ from sounding.model.masking import substitute
 from sounding.model.sampler import frame_multiple, latent_frames
 from sounding.training.config import TrainConfig
 from sounding.training.data import Row, precompute, read_rows
+from sounding.training.clip_ranker import fit_clip_ranker
 from sounding.training.object_prior import fit_object_prior, prior_rows
 
 STATE_FILE = "trainer_state.json"
@@ -205,7 +206,7 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         if generator.config.sources.get(owner, "").startswith("package:"):
             del generator.config.sources[owner]
     if config.stage == "diffusion":  # new conditions: the prior, fitted on the old ones, is refitted at the end
-        generator.object_prior = None
+        generator.object_prior = generator.clip_ranker = None  # and the ranker, which ranks by the prior's classes
     parameters = _set_trainable(generator, trained)
     if not parameters:
         raise ValueError(f"nothing to train: {trained} have no parameters")
@@ -256,6 +257,8 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         if step == config.max_steps and config.object_prior_strength is not None:
             generator.eval()
             generator.object_prior = fit_object_prior(generator, rows, config.object_prior_strength)
+            if config.clip_ranker_candidates is not None:
+                generator.clip_ranker = fit_clip_ranker(generator, rows, config.clip_ranker_candidates)
         if step % config.save_every == 0 or step == config.max_steps:
             _save(accelerator, generator, optimizer, config, output, step, data, head)
     bar.close()
