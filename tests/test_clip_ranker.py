@@ -57,10 +57,10 @@ def fitted(tmp_path_factory):
     return generator, manifest
 
 
-def log_mels(generator, manifest: Path, label: str) -> torch.Tensor:
-    """The val recording of ``label`` (unseen by the fit) as the ranker reads it, (1, frames, n_mels)."""
+def log_mels(generator, manifest: Path, label: str, n: int = 4) -> torch.Tensor:
+    """Recording ``n`` of ``label`` (4: the val one, unseen by the fit) as the ranker reads it, (1, frames, n_mels)."""
     frames = generator.frames(generator.config.default_duration)
-    return clip_log_mel(manifest.parent / f"{label}4.wav", LogMel(generator.config.mel), frames)[None]
+    return clip_log_mel(manifest.parent / f"{label}{n}.wav", LogMel(generator.config.mel), frames)[None]
 
 
 def test_a_ranker_fitted_on_recordings_names_the_class_of_an_unseen_one(fitted):
@@ -80,6 +80,12 @@ def test_choose_picks_the_candidate_that_sounds_most_like_each_target(fitted):
     batch = torch.cat([drum, bell, bell, drum, drum, bell, bell, drum])
     assert generator.clip_ranker.choose(batch, ["bell", "bell", "drum", None]) == [1, 0, 0, 0]
     assert generator.clip_ranker.choose(torch.cat([drum, bell]), ["tuba"]) == [0]  # a class it does not know
+    bells = torch.cat([bell, log_mels(generator, manifest, "bell", 0)])
+    bells = bells[generator.clip_ranker.log_probabilities(bells)[:, 0].argsort()]
+    assert generator.clip_ranker.choose(bells, ["bell"]) == [0]  # both heard as bells: the first, not the likeliest
+    drums = torch.cat([drum, log_mels(generator, manifest, "drum", 0)])
+    likeliest = int(generator.clip_ranker.log_probabilities(drums)[:, 0].argmax())
+    assert generator.clip_ranker.choose(drums, ["bell"]) == [likeliest]  # none heard as a bell: the likeliest
     with pytest.raises(ValueError, match="3 log-mels for 2 targets of 2 candidates each"):
         generator.clip_ranker.choose(batch[:3], ["bell", "drum"])
     with pytest.raises(ValueError, match="log-mels"):

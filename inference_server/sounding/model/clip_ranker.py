@@ -5,8 +5,8 @@ AudioLDM makes several waveforms per prompt and keeps the one its CLAP model sco
 a CLAP model, foley-mini's ranker is a linear classifier over a summary of the log-mel the VAE decodes: per mel bin,
 the mean and the spread over the loud frames and the mean frame-to-frame change. It is fitted on the training
 recordings of the prior's classes (``sounding.training.clip_ranker``) and reads a candidate before vocoding, so the
-candidates it drops cost the UNet and the VAE only. On foley-mini's classes asked for by name, the best of four
-clips is named right by the judge 82.5 % of the time against 76.8 % for one (docs/method.md, "The clip ranker").
+candidates it drops cost the UNet and the VAE only. It keeps the first candidate it hears as the class, so a request's
+variations stay apart, and the most probable one when it hears none so.
 """
 from __future__ import annotations
 
@@ -61,16 +61,23 @@ class ClipRanker(ModelMixin, ConfigMixin):
         return F.log_softmax(standard @ self.weight.T + self.bias, dim=-1)
 
     def choose(self, log_mel: torch.Tensor, targets: Sequence[str | None]) -> list[int]:
-        """(len(targets) * candidates, frames, n_mels), each target's candidates in a row -> per target, the
-        candidate (0 .. candidates - 1) its class is most probable for; 0 for a target that is None or a class the
-        ranker does not know."""
+        """(len(targets) * candidates, frames, n_mels), each target's candidates in a row -> per target, the first
+        candidate (0 .. candidates - 1) whose most probable class is the target, else the one the target is most
+        probable for; 0 for a target that is None or a class the ranker does not know. Taking the first that
+        passes rather than the best keeps the variations of a request apart (docs/method.md, "The clip ranker")."""
         candidates = self.config.candidates
         if len(log_mel) != len(targets) * candidates:
             raise ValueError(f"{len(log_mel)} log-mels for {len(targets)} targets of {candidates} candidates each")
         scores = self.log_probabilities(log_mel).view(len(targets), candidates, -1)
-        labels = self.config.labels
-        return [int(scores[i, :, labels.index(target)].argmax()) if target in labels else 0
-                for i, target in enumerate(targets)]
+        picks = []
+        for i, target in enumerate(targets):
+            if target not in self.config.labels:
+                picks.append(0)
+                continue
+            k = self.config.labels.index(target)
+            named = (scores[i].argmax(-1) == k).nonzero()
+            picks.append(int(named[0, 0]) if len(named) else int(scores[i, :, k].argmax()))
+        return picks
 
     @classmethod
     def fit(cls, labels: Sequence[str], log_mels: Sequence[torch.Tensor], candidates: int = 4,
