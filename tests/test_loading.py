@@ -138,6 +138,14 @@ def test_the_shipped_foley_mini_has_an_object_prior_over_the_dataset_classes():
     assert prior.config.imagenet_weight == OBJECT_PRIOR_IMAGENET_WEIGHT
 
 
+def test_the_shipped_foley_mini_ranks_candidates_of_the_prior_s_classes():
+    from sounding.training.config import CLIP_RANKER_CANDIDATES
+
+    generator = load_generator("foley-mini")
+    assert generator.clip_ranker.config.labels == generator.object_prior.config.labels
+    assert generator.candidates == CLIP_RANKER_CANDIDATES
+
+
 def test_foley_mini_needs_training_and_builds_for_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SOUNDING_WEIGHTS", str(tmp_path))
     monkeypatch.setattr(sounding.model.loading, "PACKAGE_WEIGHTS", tmp_path / "package")  # hide the shipped weights

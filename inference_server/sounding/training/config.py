@@ -214,9 +214,9 @@ FOLEY_MINI_OBJECT_PRIOR_STRENGTH = 1.0
 #: Chosen leaving each train picture out of the means in turn (single objects: 53.5 % at 0, 56.9 % at 0.5, 56.7 % at
 #: 1; scene objects 40.0 / 44.5 / 44.4 %) and on the val rows (70 / 74 / 76 %; docs/method.md, "What ImageNet knows").
 OBJECT_PRIOR_IMAGENET_WEIGHT = 0.5
-#: Clips the clip ranker chooses among for each clip kept. Asked for each class by name (12 clip seeds), the judge
-#: named 76.8 % of single clips right, 82.1 % of the best of 2 or 3 and 82.5 % of the best of 4; 79.8 % of the best
-#: of 6 (docs/method.md, "The clip ranker"). Each candidate costs a UNet pass; the ones dropped are not vocoded.
+#: Clips the clip ranker chooses among for each clip kept. Asked for each class by name, in groups of 2, 3, 4 or 6
+#: of 12 clip seeds, the judge named the group's first clip right 74-79 % of the time and the one the ranker kept
+#: 82.9, 81.5, 85.7 and 81.0 % (docs/method.md, "The clip ranker"). Each candidate costs a UNet and a VAE pass.
 CLIP_RANKER_CANDIDATES = 4
 
 
