@@ -31,26 +31,15 @@ def register(commands) -> None:
     add_threads_option(train)
     train.set_defaults(func=train_command)
 
-    prior = commands["top"].add_parser("fit-prior", help="fit a model directory's object prior on labelled rows")
-    prior.add_argument("--model", required=True, type=Path, help="model directory; its object_prior/ is replaced")
-    prior.add_argument("--manifest", required=True, help="CSV/JSONL with a label column (e.g. Foley-Mini's)")
-    prior.add_argument("--split", default="train", help="manifest split fitted on (default: train)")
+    prior = _fit_parser(commands, "fit-prior", "object prior", "object_prior", fit_prior_command)
     prior.add_argument("--strength", type=float, default=FOLEY_MINI_OBJECT_PRIOR_STRENGTH,
                        help="0: the conditioner's own condition, 1: the recognised class's typical condition")
     prior.add_argument("--imagenet-weight", type=float, default=OBJECT_PRIOR_IMAGENET_WEIGHT,
                        help="weight of the image encoder's ImageNet classifier in recognising a class (0: class "
                             "means alone; ignored for encoders without one)")
-    add_threads_option(prior)
-    prior.set_defaults(func=fit_prior_command)
-
-    ranker = commands["top"].add_parser("fit-ranker", help="fit a model directory's clip ranker on labelled rows")
-    ranker.add_argument("--model", required=True, type=Path, help="model directory; its clip_ranker/ is replaced")
-    ranker.add_argument("--manifest", required=True, help="CSV/JSONL with a label column (e.g. Foley-Mini's)")
-    ranker.add_argument("--split", default="train", help="manifest split fitted on (default: train)")
+    ranker = _fit_parser(commands, "fit-ranker", "clip ranker", "clip_ranker", fit_ranker_command)
     ranker.add_argument("--candidates", type=int, default=CLIP_RANKER_CANDIDATES,
                         help="clips made per clip kept (1: no choice, the first clip as without a ranker)")
-    add_threads_option(ranker)
-    ranker.set_defaults(func=fit_ranker_command)
 
     bench = commands["bench"].add_parser("generate", help="time one clip with default settings (JSON)")
     bench.add_argument("--model", default="tiny", help="named config or model directory")
@@ -61,6 +50,17 @@ def register(commands) -> None:
     add_threads_option(bench)
     bench.add_argument("--output", type=Path, default=None, help="also write the JSON here")
     bench.set_defaults(func=bench_generate)
+
+
+def _fit_parser(commands, name: str, part: str, folder: str, func) -> argparse.ArgumentParser:
+    """A ``sounding fit-...`` command: which model directory's part to replace, fitted on which labelled rows."""
+    parser = commands["top"].add_parser(name, help=f"fit a model directory's {part} on labelled rows")
+    parser.add_argument("--model", required=True, type=Path, help=f"model directory; its {folder}/ is replaced")
+    parser.add_argument("--manifest", required=True, help="CSV/JSONL with a label column (e.g. Foley-Mini's)")
+    parser.add_argument("--split", default="train", help="manifest split fitted on (default: train)")
+    add_threads_option(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def train_command(args: argparse.Namespace) -> int:
