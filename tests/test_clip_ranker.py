@@ -136,17 +136,17 @@ def test_a_saved_ranker_round_trips_and_bad_rankers_are_refused(fitted, tmp_path
     assert loaded.candidates == 2
     torch.testing.assert_close(loaded.clip_ranker.weight, generator.clip_ranker.weight)
     assert load_generator(str(tmp_path / "model"), fitted_parts=False).clip_ranker is None
-    unfitted = ClipRanker(["bell", "drum"], generator.config.mel.n_mels)
+    unfitted = ClipRanker(["bell", "drum"], generator.config.mel.n_mels, candidates=2)
     unfitted.save_pretrained(tmp_path / "model" / CLIP_RANKER_DIR)
     with pytest.raises(ValueError, match="not fitted"):
         load_generator(str(tmp_path / "model"))
-    other = ClipRanker.fit(["bell", "drum"], [torch.randn(8, 5), torch.randn(8, 5)])
+    other = ClipRanker.fit(["bell", "drum"], [torch.randn(8, 5), torch.randn(8, 5)], candidates=2)
     with pytest.raises(ValueError, match="log-mels of 5 bins"):
         type(generator)(generator.config, generator.image_encoder, generator.text_encoder, generator.conditioner,
                         generator.unet, generator.vae, generator.vocoder, generator.scheduler_config,
                         generator.object_prior, other)
-    for bad in (dict(labels=["bell", "bell"], n_mels=4), dict(labels=["bell"], n_mels=4, candidates=0),
-                dict(labels=["bell"], n_mels=0)):
+    for bad in (dict(labels=["bell", "bell"], n_mels=4, candidates=2), dict(labels=["bell"], n_mels=4, candidates=0),
+                dict(labels=["bell"], n_mels=0, candidates=2)):
         with pytest.raises(ValueError):
             ClipRanker(**bad)
     without = load_generator("tiny")

@@ -1,5 +1,5 @@
-"""The clip ranker (not in the paper): of several candidate clips made for one request, keep the one that sounds
-most like the class the object prior moved the condition toward.
+"""The clip ranker (not in the paper): of several candidate clips made for one clip of a request, keep one that
+sounds like the class the object prior moved the condition toward.
 
 AudioLDM makes several waveforms per prompt and keeps the one its CLAP model scores highest against the text. Without
 a CLAP model, foley-mini's ranker is a linear classifier over a summary of the log-mel the VAE decodes: per mel bin,
@@ -21,13 +21,16 @@ from diffusers.models.modeling_utils import ModelMixin
 LOUD_RANGE = 4.0
 #: Summary statistics per mel bin: loud frames' mean and spread, mean absolute change between frames.
 STATISTICS = 3
+#: The fit's L2 penalty on the weights (of standardised summaries) and its L-BFGS iterations.
+FIT_L2 = 1e-3
+FIT_ITERATIONS = 300
 
 
 class ClipRanker(ModelMixin, ConfigMixin):
     """Per class, a linear score of a log-mel's standardised summary; ``candidates`` clips are made per clip kept."""
 
     @register_to_config
-    def __init__(self, labels: list[str], n_mels: int, candidates: int = 4, loud_range: float = LOUD_RANGE):
+    def __init__(self, labels: list[str], n_mels: int, candidates: int, loud_range: float = LOUD_RANGE):
         super().__init__()
         if not labels or len(set(labels)) != len(labels):
             raise ValueError(f"the clip ranker needs distinct class labels, got {labels}")
@@ -80,8 +83,8 @@ class ClipRanker(ModelMixin, ConfigMixin):
         return picks
 
     @classmethod
-    def fit(cls, labels: Sequence[str], log_mels: Sequence[torch.Tensor], candidates: int = 4,
-            l2: float = 1e-3, iterations: int = 300) -> "ClipRanker":
+    def fit(cls, labels: Sequence[str], log_mels: Sequence[torch.Tensor], candidates: int, l2: float = FIT_L2,
+            iterations: int = FIT_ITERATIONS) -> "ClipRanker":
         """From recordings: each one's class label and log-mel (frames, n_mels). Classes count equally (a class of
         many recordings does not outvote one of few); ``l2`` penalises the weights."""
         if len(labels) != len(log_mels) or not log_mels:
