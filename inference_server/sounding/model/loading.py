@@ -9,7 +9,7 @@ A model directory (Hugging Face layout, one folder per component, each with conf
     image_encoder/                CLIP vision (as in openai/clip-vit-base-patch16) or EfficientNet-Lite0
     conditioner/                  ObjectAwareConditioner
     object_prior/                 ObjectPrior (optional: per-class tables fitted on the training rows)
-    clip_ranker/                  ClipRanker (optional: keeps the best of several clips, by the prior's class)
+    clip_ranker/                  ClipRanker (optional: of several candidate clips, keeps one of the prior's class)
 
 A named config builds each component from its pretrained ``sources`` (relative to the weights root,
 ``$SOUNDING_WEIGHTS`` or ``~/.cache/sounding/weights``) and the rest from scratch with a fixed seed.
