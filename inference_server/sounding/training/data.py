@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from sounding.audio.io import read_audio
 from sounding.audio.mel import LogMel, normalize_waveform
@@ -187,7 +188,8 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
     else:
         device = generator.device
         tensors = {"latent_mean": [], "latent_std": []}
-        for start in range(0, len(rows), CHUNK):
+        # Minutes on a CPU with several views per row: a bar says the run is not stuck before its first step.
+        for start in tqdm(range(0, len(rows), CHUNK), desc="encode rows", unit="chunk"):
             chunk = rows[start:start + CHUNK]
             posterior = generator.vae.encode(mels[start:start + CHUNK, None].to(device)).latent_dist
             tensors["latent_mean"].append(posterior.mean.cpu())
