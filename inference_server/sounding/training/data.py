@@ -158,7 +158,7 @@ def fingerprint(rows: list[Row], *parts: object) -> str:
 def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, stage: str,
                trained: tuple[str, ...], cache: Path | None, views: int = 1,
                augment: ViewAugmentConfig | None = None, seed: int = 0,
-               whole_picture_captions: bool = False) -> dict[str, torch.Tensor]:
+               whole_picture_captions: bool = False, show_progress: bool = False) -> dict[str, torch.Tensor]:
     """Tensors for every row, on the CPU, floats in float16. Always "mel" (vae stage) or the VAE posterior's
     "latent_mean" and "latent_std" (diffusion stage); "patches" when the image encoder is frozen, else "pixels";
     "query" when the text encoder is frozen; "mask_grid" and "has_mask" for rows with masks. With ``views`` > 1,
@@ -189,7 +189,7 @@ def precompute(generator: ObjectAwareGenerator, rows: list[Row], frames: int, st
         device = generator.device
         tensors = {"latent_mean": [], "latent_std": []}
         # Minutes on a CPU with several views per row: a bar says the run is not stuck before its first step.
-        for start in tqdm(range(0, len(rows), CHUNK), desc="encode rows", unit="chunk"):
+        for start in tqdm(range(0, len(rows), CHUNK), desc="encode rows", unit="chunk", disable=not show_progress):
             chunk = rows[start:start + CHUNK]
             posterior = generator.vae.encode(mels[start:start + CHUNK, None].to(device)).latent_dist
             tensors["latent_mean"].append(posterior.mean.cpu())

@@ -215,9 +215,11 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     if config.object_prior_strength is not None:
         prior_rows(rows)  # a manifest without labels fails now, not after the last step
     frames = latent_frames(config.clip_seconds, generator.hop_seconds, frame_multiple(generator.unet, generator.vae))
+    show_progress = show_progress and accelerator.is_main_process
     with accelerator.main_process_first():  # the main process writes the cache, the others then read it
         data = precompute(generator, rows, frames, config.stage, trained, output / FEATURES_FILE,
-                          config.image_views, config.view_augment, config.seed, config.whole_picture_captions)
+                          config.image_views, config.view_augment, config.seed, config.whole_picture_captions,
+                          show_progress)
     captions = [row.caption for row in rows]
     # 3. Objective and optimiser (AdamW, the paper's betas and weight decay).
     objective = (VaeObjective if config.stage == "vae" else DiffusionObjective)(generator, config)
@@ -235,7 +237,7 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     # 4. Steps: batch indices, noise, timesteps and dropout all drawn from seed + step.
     losses: list[float] = []
     bar = tqdm(total=config.max_steps, initial=step, desc=f"train {config.stage}",
-               disable=not (show_progress and accelerator.is_main_process))
+               disable=not show_progress)
     while step < config.max_steps:
         rng = torch.Generator().manual_seed(config.seed + step)
         index = torch.randint(0, len(rows), (config.batch_size,), generator=rng)
