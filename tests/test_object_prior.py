@@ -90,10 +90,10 @@ def test_strength_interpolates_between_the_condition_and_the_typical_one():
     prior.feature_means.copy_(torch.eye(3)[:2])
     prior.typical_conditions.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     condition = torch.tensor([[1.0, 0.0]])
-    moved = prior(condition, torch.tensor([[0.1, 0.9, 0.0]]))  # looks like "b"
+    moved = prior(condition, prior.similarities(torch.tensor([[0.1, 0.9, 0.0]])))  # looks like "b"
     torch.testing.assert_close(moved, F.normalize(torch.tensor([[0.5, 0.5]]), dim=-1))
     prior.register_to_config(strength=0.0)
-    torch.testing.assert_close(prior(condition, torch.tensor([[0.0, 1.0, 0.0]])), condition)
+    torch.testing.assert_close(prior(condition, prior.similarities(torch.tensor([[0.0, 1.0, 0.0]]))), condition)
 
 
 def test_imagenet_probabilities_add_to_the_picture_similarity():
@@ -129,6 +129,7 @@ def test_a_prior_over_an_imagenet_classifier_keeps_its_classes_categories(tmp_pa
     encoded = generator.condition([image], [None], [mask])
     assert encoded.imagenet.shape == (1, 1000)
     similarity = prior.similarities(encoded.features, encoded.imagenet)[0]
+    torch.testing.assert_close(encoded.similarities[0], similarity)
     recognised = generator.recognised(encoded)[0]
     assert [r.label for r in recognised] == [prior.config.labels[k] for k in similarity.argsort(descending=True)]
     torch.testing.assert_close(encoded.condition[0], prior.typical_conditions[int(similarity.argmax())])

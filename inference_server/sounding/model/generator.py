@@ -38,6 +38,8 @@ class Condition:
     features: torch.Tensor
     #: The image backbone's ImageNet probabilities of ``features`` (B, 1000), where the object prior uses them.
     imagenet: torch.Tensor | None = None
+    #: The object prior's similarity of ``features`` to each of its classes (B, classes), where there is a prior.
+    similarities: torch.Tensor | None = None
 
 
 class ObjectAwareGenerator(nn.Module):
@@ -141,12 +143,14 @@ class ObjectAwareGenerator(nn.Module):
                 weights[i] = substitute(grid.expand(heads, -1), self.conditioner.mask_spread())
         condition = self.conditioner.pool(patches, weights)
         features = (pooling.unsqueeze(1) @ patches)[:, 0]
-        imagenet = None
-        if self.object_prior is not None and self.object_prior.uses_imagenet:
-            imagenet = self.image_encoder.imagenet_probabilities(features)
-        if object_prior and self.object_prior is not None:
-            condition = self.object_prior(condition, features, chosen, imagenet)
-        return Condition(condition, weights, features, imagenet)
+        imagenet = similarities = None
+        if self.object_prior is not None:
+            if self.object_prior.uses_imagenet:
+                imagenet = self.image_encoder.imagenet_probabilities(features)
+            similarities = self.object_prior.similarities(features.float(), imagenet)
+            if object_prior:
+                condition = self.object_prior(condition, similarities, chosen)
+        return Condition(condition, weights, features, imagenet, similarities)
 
     def _chosen_classes(self, sounds_like: Sequence[str | None] | None, count: int) -> torch.Tensor | None:
         """The prior's index of each sample's ``sounds_like`` class (-1: recognise); errors before any encoding."""
@@ -170,9 +174,9 @@ class ObjectAwareGenerator(nn.Module):
     def recognised(self, encoded: Condition) -> list[list[Recognition]]:
         """Per sample: the object prior's ``RECOGNISED_CLASSES`` most similar classes, best first (none without a
         prior)."""
-        if self.object_prior is None:
+        similarity = encoded.similarities
+        if similarity is None:
             return [[] for _ in range(len(encoded.features))]
-        similarity = self.object_prior.similarities(encoded.features.float(), encoded.imagenet)
         top = similarity.topk(min(RECOGNISED_CLASSES, similarity.shape[1]), dim=-1)
         labels = self.object_prior.config.labels
         return [[Recognition(labels[k], round(float(v), 4)) for v, k in zip(values.tolist(), indices.tolist())]

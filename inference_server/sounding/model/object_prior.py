@@ -117,10 +117,11 @@ class ObjectPrior(ModelMixin, ConfigMixin):
         """(B, image_dim) pooled features -> (B,) index of the most similar class (:meth:`similarities`)."""
         return self.similarities(features, imagenet).argmax(-1)
 
-    def forward(self, condition: torch.Tensor, features: torch.Tensor, chosen: torch.Tensor | None = None,
-                imagenet: torch.Tensor | None = None) -> torch.Tensor:
-        """``chosen`` (B,): a class index per sample to use instead of the recognised one, or -1 to recognise."""
-        classes = self.recognise(features, imagenet)
+    def forward(self, condition: torch.Tensor, similarities: torch.Tensor,
+                chosen: torch.Tensor | None = None) -> torch.Tensor:
+        """``condition`` moved toward the typical condition of each sample's most similar class (``similarities``
+        (B, classes), from :meth:`similarities`); ``chosen`` (B,): a class index per sample to use instead, or -1."""
+        classes = similarities.argmax(-1)
         if chosen is not None:
             classes = torch.where(chosen >= 0, chosen.to(classes.device), classes)
         typical = self.typical_conditions[classes].to(condition.dtype)
