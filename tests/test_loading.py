@@ -1,6 +1,7 @@
 """Loading: model directories round-trip; public checkpoint layouts (AudioLDM-S, CLIP, CLAP) load from tiny models
 saved in those layouts; missing files give a clear error."""
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -42,6 +43,18 @@ def test_save_then_load_gives_identical_outputs(tmp_path):
     expected = one_clip(generator)
     # equal to float32 rounding: safetensors' tensors sit at other memory alignments, so SIMD sums differ in ulps
     np.testing.assert_allclose(one_clip(loaded), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_a_loaded_model_saved_again_does_not_record_where_it_was_read_from(tmp_path):
+    save_generator(load_generator("tiny"), tmp_path / "first")
+    loaded = load_generator(str(tmp_path / "first"))
+    assert str(loaded.unet.config["_name_or_path"]) == str(tmp_path / "first" / "unet")  # diffusers records it
+    save_generator(loaded, tmp_path / "second")
+    configs = sorted((tmp_path / "second").glob("*/config.json"))
+    assert {path.parent.name for path in configs} >= {"conditioner", "unet", "vae"}
+    for path in configs:
+        assert "_name_or_path" not in json.loads(path.read_text()), path
+    assert load_generator(str(tmp_path / "second")).config == loaded.config
 
 
 def test_model_config_json_round_trip_rejects_unknown_keys(tmp_path):

@@ -16,6 +16,7 @@ A named config builds each component from its pretrained ``sources`` (relative t
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -187,6 +188,16 @@ def load_generator(name_or_path: str, device: str = "cpu", fitted_parts: bool = 
     return assemble(config, folders, scheduler).to(device)
 
 
+def save_component(part, folder: Path) -> None:
+    """``part.save_pretrained(folder)`` without the ``_name_or_path`` that diffusers records in a loaded model's config:
+    a model directory says what its parts are, not where they were last read from."""
+    part.save_pretrained(folder)
+    config_file = Path(folder) / "config.json"
+    config = json.loads(config_file.read_text())
+    if config.pop("_name_or_path", None) is not None:
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def save_fitted_part(part: ObjectPrior | ClipRanker, model_dir: Path) -> None:
     """Write a fitted part (``model_dir/object_prior`` or ``clip_ranker``) whole or not at all: saved beside it,
     then swapped in."""
@@ -194,7 +205,7 @@ def save_fitted_part(part: ObjectPrior | ClipRanker, model_dir: Path) -> None:
     target = Path(model_dir) / name
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=model_dir))
     try:
-        part.save_pretrained(staging)
+        save_component(part, staging)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     finally:
@@ -214,13 +225,13 @@ def save_generator(generator: ObjectAwareGenerator, path: str | Path) -> None:
     if "text_encoder" not in packaged:
         generator.text_encoder.model.save_pretrained(path / "text_encoder")
         generator.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
-    generator.conditioner.save_pretrained(path / "conditioner")
+    save_component(generator.conditioner, path / "conditioner")
     for name, part in ((OBJECT_PRIOR_DIR, generator.object_prior), (CLIP_RANKER_DIR, generator.clip_ranker)):
         if part is not None:
             save_fitted_part(part, path)
         else:
             shutil.rmtree(path / name, ignore_errors=True)  # one fitted to earlier weights would mislead
-    generator.unet.save_pretrained(path / "unet")
-    generator.vae.save_pretrained(path / "vae")
+    save_component(generator.unet, path / "unet")
+    save_component(generator.vae, path / "vae")
     if isinstance(generator.vocoder, SpeechT5HifiGan):
         generator.vocoder.save_pretrained(path / "vocoder")
