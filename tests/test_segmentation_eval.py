@@ -143,6 +143,22 @@ def test_furniture_models_split_by_model_and_render_with_exact_masks(tmp_path, m
     assert max(ndimage.label(mask)[1] for _, mask in samples[1:]) == 2  # a model's two separate boxes, one mask
 
 
+def test_a_staged_scene_renders_each_placed_model_where_it_stands_with_its_own_mask(tmp_path):
+    from sounding.segmentation.renders import Placement, StagedScene, render_staged
+
+    (tmp_path / "box.obj").write_text(f"o box\n{_box_obj(0.0, 1)}")
+    box = str(tmp_path / "box.obj")
+    staged = StagedScene((Placement(box, 1.5, 0.0, 1.5, 0.0), Placement(box, 1.0, 45.0, -1.5, -1.0)),
+                         ground=(0.3, 0.5, 0.2), world=(0.6, 0.7, 0.9))
+    image, masks = render_staged(staged, (60, 80), samples=1)
+    assert image.shape == (60, 80, 3) and image.dtype == np.uint8
+    assert len(masks) == 2 and all(mask.shape == (60, 80) and mask.any() for mask in masks)
+    assert not (masks[0] & masks[1]).any()
+    right, left = (np.nonzero(mask)[1].mean() for mask in masks)  # in placement order: x = 1.5 first, then -1.5
+    assert left < 40 < right
+    assert np.abs(image[0].astype(int) - image[-1].astype(int)).mean() > 10  # the sky is not the ground
+
+
 def test_furniture_scenes_need_the_furniture_package(tmp_path, monkeypatch):
     import sounding.data.images
     from sounding.segmentation.renders import furniture_models

@@ -1,8 +1,10 @@
-"""Blender renders with exact object masks, for ``sounding eval segment`` and for training the click network.
+"""Blender renders with exact object masks, for ``sounding eval segment``, for training the click network and for
+the demo's 3D frames.
 
 Procedural scenes (primitives and Suzanne with random sizes, poses and materials on a ground plane), or the same
 scenes with modelled objects in place of the primitives (Sweet Home 3D's public-domain furniture pack: sofas, lamps,
-instruments, animals, with their own materials), are rendered with Cycles on the CPU; a second one-sample render
+instruments, animals, with their own materials), or staged scenes of models placed by hand (``StagedScene``), are
+rendered with Cycles on the CPU; a second one-sample render
 routes the Object Index pass to a 32-bit EXR, which gives every pixel's object exactly (not anti-aliased). Needs
 ``bpy`` (5.0 or 4.2-4.5 LTS). Blender runs in a child process (``python -m sounding.segmentation.renders``) so it
 never resets the scene of a process that uses bpy itself and its log stays out of the caller's output.
@@ -10,12 +12,14 @@ never resets the scene of a process that uses bpy itself and its log stays out o
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,31 @@ PRIMITIVES = ("cube", "uv_sphere", "ico_sphere", "cylinder", "cone", "torus", "m
 FURNITURE_PACK = "BlendSwap-CC-0"
 #: Objects covering less than this fraction of the frame are not evaluated.
 MIN_AREA = 0.003
+#: A staged scene's camera (location, tilt in degrees) and sun (energy, angles in degrees): the middle of the
+#: random scenes' ranges.
+STAGE_CAMERA, STAGE_TILT = (0.0, -9.0, 4.0), 70.0
+STAGE_SUN_ENERGY, STAGE_SUN = 3.5, (40.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One model of a staged scene: its OBJ file, its largest side (units), its turn about the vertical (degrees)
+    and where it stands (x, y; the camera looks along +y from y = -9)."""
+
+    obj_path: str
+    side: float
+    turn: float
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class StagedScene:
+    """Models placed by hand on a ground of one colour under a plain sky, seen by the fixed stage camera."""
+
+    placements: tuple[Placement, ...]
+    ground: tuple[float, float, float]
+    world: tuple[float, float, float]
 
 
 def _bpy():
@@ -62,9 +91,9 @@ def _add_primitive(bpy, rng: np.random.Generator, i: int) -> list:
     return [obj]
 
 
-def _add_model(bpy, rng: np.random.Generator, obj_path: str, i: int) -> list:
-    """An OBJ model standing on the ground, its largest side 0.8-2 units, turned about the vertical; -> its meshes
-    (one object for the masks: they share a pass index)."""
+def _add_model(bpy, obj_path: str, i: int, side: float, turn: float, location: tuple[float, float]) -> list:
+    """An OBJ model standing on the ground at ``location`` (x, y), its largest side ``side`` units, turned ``turn``
+    radians about the vertical; -> its meshes (one object for the masks: they share a pass index)."""
     from mathutils import Vector
 
     before = set(bpy.data.objects)
@@ -83,43 +112,67 @@ def _add_model(bpy, rng: np.random.Generator, obj_path: str, i: int) -> list:
     inner.parent = outer
     for obj in parts:
         obj.parent = inner
-    outer.scale = (2 * float(rng.uniform(0.4, 1.0)) / max(max(high - low), 1e-6),) * 3
-    outer.rotation_euler = (0.0, 0.0, float(rng.uniform(0, 2 * math.pi)))
-    outer.location = (float(rng.uniform(-2.5, 2.5)), float(rng.uniform(-1.5, 2.5)), 0.0)
+    outer.scale = (side / max(max(high - low), 1e-6),) * 3
+    outer.rotation_euler = (0.0, 0.0, turn)
+    outer.location = (*location, 0.0)
     return parts
+
+
+def _ground(bpy, material) -> list:
+    bpy.ops.mesh.primitive_plane_add(size=30, location=(0, 0, 0))
+    ground = bpy.context.active_object
+    ground.data.materials.append(material)
+    return [ground]
+
+
+def _camera_light_world(bpy, size: tuple[int, int], camera: tuple[float, float, float], tilt: float,
+                        sun_energy: float, sun: tuple[float, float], world: tuple[float, float, float]) -> None:
+    """The camera at ``camera`` looking along +y, tilted ``tilt`` degrees up from straight down; a sun of
+    ``sun_energy`` turned ``sun`` degrees about x and y; a plain world colour; Cycles on the CPU at ``size`` (H, W)."""
+    scene = bpy.context.scene
+    camera_object = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera_object)
+    camera_object.location = camera
+    camera_object.rotation_euler = (math.radians(tilt), 0.0, 0.0)
+    scene.camera = camera_object
+    light = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
+    light.data.energy = sun_energy
+    light.rotation_euler = (math.radians(sun[0]), math.radians(sun[1]), 0)
+    scene.collection.objects.link(light)
+    scene.world = bpy.data.worlds.new("World")
+    scene.world.color = world
+    scene.render.resolution_y, scene.render.resolution_x = size
+    scene.render.resolution_percentage = 100
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.use_denoising = False
+
+
+def _number(objects: list[list]) -> None:
+    """Every mesh of the n-th object (a list of meshes) gets pass index n + 1."""
+    for index, meshes in enumerate(objects, start=1):
+        for obj in meshes:
+            obj.pass_index = index
 
 
 def build_scene(bpy, rng: np.random.Generator, size: tuple[int, int], models: list[str] | None = None) -> None:
     """A random scene in a fresh file: 3-5 primitives, or models drawn from ``models`` (OBJ paths); every mesh of
     the n-th object gets pass index n + 1 (1 = the ground)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    bpy.ops.mesh.primitive_plane_add(size=30, location=(0, 0, 0))
-    ground = bpy.context.active_object
-    ground.data.materials.append(_material(bpy, "ground", (*rng.uniform(0.1, 0.9, 3), 1.0), rng))
-    objects = [[ground]]
+    objects = [_ground(bpy, _material(bpy, "ground", (*rng.uniform(0.1, 0.9, 3), 1.0), rng))]
     for i in range(int(rng.integers(3, 6))):
-        objects.append(_add_model(bpy, rng, models[rng.integers(len(models))], i) if models else
-                       _add_primitive(bpy, rng, i))
-    for index, meshes in enumerate(objects, start=1):
-        for obj in meshes:
-            obj.pass_index = index
-    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-    scene.collection.objects.link(camera)
-    camera.location = (float(rng.uniform(-1.5, 1.5)), -9.0, float(rng.uniform(3.0, 5.0)))
-    camera.rotation_euler = (math.radians(float(rng.uniform(65, 75))), 0.0, 0.0)
-    scene.camera = camera
-    sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
-    sun.data.energy = float(rng.uniform(2, 5))
-    sun.rotation_euler = (math.radians(float(rng.uniform(20, 60))), math.radians(float(rng.uniform(-40, 40))), 0)
-    scene.collection.objects.link(sun)
-    scene.world = bpy.data.worlds.new("World")
-    scene.world.color = tuple(float(c) for c in rng.uniform(0.05, 0.5, 3))
-    scene.render.resolution_y, scene.render.resolution_x = size
-    scene.render.resolution_percentage = 100
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.use_denoising = False
+        if models:
+            path = models[rng.integers(len(models))]
+            side, turn = 2 * float(rng.uniform(0.4, 1.0)), float(rng.uniform(0, 2 * math.pi))
+            objects.append(_add_model(bpy, path, i, side, turn,
+                                      (float(rng.uniform(-2.5, 2.5)), float(rng.uniform(-1.5, 2.5)))))
+        else:
+            objects.append(_add_primitive(bpy, rng, i))
+    _number(objects)
+    _camera_light_world(bpy, size, camera=(float(rng.uniform(-1.5, 1.5)), -9.0, float(rng.uniform(3.0, 5.0))),
+                        tilt=float(rng.uniform(65, 75)), sun_energy=float(rng.uniform(2, 5)),
+                        sun=(float(rng.uniform(20, 60)), float(rng.uniform(-40, 40))),
+                        world=tuple(float(c) for c in rng.uniform(0.05, 0.5, 3)))
 
 
 def _render(bpy, path: Path) -> None:
@@ -156,6 +209,27 @@ def object_index_map(bpy, path: Path) -> np.ndarray:
     return np.rint(pixels.reshape(h, w, -1)[::-1, :, 0]).astype(np.int32)
 
 
+def build_staged_scene(bpy, size: tuple[int, int], staged: StagedScene) -> None:
+    """``staged`` in a fresh file; the n-th placement's meshes get pass index n + 2 (1 = the ground)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    rng = np.random.default_rng(0)  # the ground's roughness and metal, as in a random scene
+    objects = [_ground(bpy, _material(bpy, "ground", (*staged.ground, 1.0), rng))]
+    objects += [_add_model(bpy, p.obj_path, i, p.side, math.radians(p.turn), (p.x, p.y))
+                for i, p in enumerate(staged.placements)]
+    _number(objects)
+    _camera_light_world(bpy, size, STAGE_CAMERA, STAGE_TILT, STAGE_SUN_ENERGY, STAGE_SUN, staged.world)
+    world = bpy.context.scene.world
+    if world.node_tree is not None:  # a world with nodes (Blender 5) renders its Background node, not its colour
+        world.node_tree.nodes["Background"].inputs["Color"].default_value = (*staged.world, 1.0)
+
+
+def _render_frame_and_ids(bpy, out_dir: Path, n: int, samples: int) -> None:
+    bpy.context.scene.cycles.samples = samples
+    bpy.context.scene.render.image_settings.file_format = "PNG"
+    _render(bpy, out_dir / f"scene{n}.png")
+    np.save(out_dir / f"ids{n}.npy", object_index_map(bpy, out_dir / f"ids{n}.exr"))
+
+
 def render_scenes(out_dir: Path, count: int, seed: int, size: tuple[int, int], samples: int,
                   models: list[str] | None = None) -> None:
     """In this process: ``scene<n>.png`` (the frame) and ``ids<n>.npy`` (pass indices) for ``count`` scenes."""
@@ -163,10 +237,27 @@ def render_scenes(out_dir: Path, count: int, seed: int, size: tuple[int, int], s
     rng = np.random.default_rng(seed)
     for n in range(count):
         build_scene(bpy, rng, size, models)
-        bpy.context.scene.cycles.samples = samples
-        bpy.context.scene.render.image_settings.file_format = "PNG"
-        _render(bpy, out_dir / f"scene{n}.png")
-        np.save(out_dir / f"ids{n}.npy", object_index_map(bpy, out_dir / f"ids{n}.exr"))
+        _render_frame_and_ids(bpy, out_dir, n, samples)
+
+
+def _run_child(arguments: list[str], timeout: float) -> None:
+    done = subprocess.run([sys.executable, "-m", "sounding.segmentation.renders", *arguments], capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"Blender renders failed ({done.returncode}):\n{done.stderr[-2000:]}")
+
+
+def render_staged(staged: StagedScene, size: tuple[int, int], samples: int,
+                  timeout: float = 600) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The frame (H, W, 3) uint8 of ``staged`` and each placement's exact mask (H, W) bool, in placement order,
+    rendered by a child process."""
+    with tempfile.TemporaryDirectory(prefix="sounding-staged-") as temporary:
+        work_dir = Path(temporary)
+        (work_dir / "staged.json").write_text(json.dumps(asdict(staged)))
+        _run_child([str(work_dir), "--staged", str(work_dir / "staged.json"), "--size", f"{size[0]}x{size[1]}",
+                    "--samples", str(samples)], timeout)
+        image, ids = read_scene(work_dir, 0)
+    return image, [ids == index for index in range(2, len(staged.placements) + 2)]
 
 
 def furniture_models(split: str, cache_dir: Path) -> list[str]:
@@ -199,14 +290,12 @@ def render_samples(count: int, seed: int = 0, size: tuple[int, int] = (240, 320)
             return render_samples(count, seed, size, samples, Path(temporary), timeout, models)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "sounding.segmentation.renders", str(work_dir), "--count", str(count),
-               "--seed", str(seed), "--size", f"{size[0]}x{size[1]}", "--samples", str(samples)]
+    arguments = [str(work_dir), "--count", str(count), "--seed", str(seed), "--size", f"{size[0]}x{size[1]}",
+                 "--samples", str(samples)]
     if models:
         (work_dir / "models.txt").write_text("\n".join(models) + "\n")
-        command += ["--models", str(work_dir / "models.txt")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"Blender renders failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        arguments += ["--models", str(work_dir / "models.txt")]
+    _run_child(arguments, timeout)
     out = []
     for n in range(count):
         image, ids = read_scene(work_dir, n)
@@ -234,8 +323,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the colour render")
     parser.add_argument("--models", type=Path, default=None, help="a file of OBJ paths, one a line: furniture "
                                                                     "scenes instead of primitives")
+    parser.add_argument("--staged", type=Path, default=None, help="a StagedScene as JSON: render it (as scene 0) "
+                                                                    "instead of random scenes")
     args = parser.parse_args(argv)
     height, width = (int(v) for v in args.size.split("x"))
+    if args.staged:
+        raw = json.loads(args.staged.read_text())
+        staged = StagedScene(tuple(Placement(**p) for p in raw["placements"]), tuple(raw["ground"]),
+                             tuple(raw["world"]))
+        bpy = _bpy()
+        build_staged_scene(bpy, (height, width), staged)
+        _render_frame_and_ids(bpy, args.out_dir, 0, args.samples)
+        return 0
     models = args.models.read_text().splitlines() if args.models else None
     render_scenes(args.out_dir, args.count, args.seed, (height, width), args.samples, models)
     return 0
