@@ -10,6 +10,9 @@ from sounding import demo
 
 def test_the_demo_writes_a_page_that_shows_and_plays_every_scene(tmp_path, capsys):
     out = tmp_path / "demo_out"
+    out.mkdir()
+    (out / "99_earlier_run_v1.wav").write_bytes(b"RIFF")
+    (out / "notes.txt").write_text("mine")
     assert demo.main(["--out", str(out), "--steps", "2", "--duration", "1", "--variations", "1"]) == 0
     page = (out / "index.html").read_text()
     for scene in demo.SCENES:
@@ -18,6 +21,7 @@ def test_the_demo_writes_a_page_that_shows_and_plays_every_scene(tmp_path, capsy
     wavs = [name for name in referenced if name.endswith(".wav")]
     assert len(wavs) == len(demo.SCENES) and len(referenced) == 3 * len(demo.SCENES)  # overlay, sound, spectrogram
     assert all((out / name).is_file() for name in referenced)
+    assert not (out / "99_earlier_run_v1.wav").exists() and (out / "notes.txt").read_text() == "mine"
     for name in wavs:
         audio, rate = soundfile.read(out / name)
         assert rate == 16000 and len(audio) == rate and np.abs(audio).max() > 0.01

@@ -100,6 +100,10 @@ CAT_CLICKS = ((230.0, 150.0), (150.0, 220.0), (260.0, 40.0), (90.0, 120.0), (330
 ROCKET_IN_PAIR = ((451.0 + 322.0 * 300 / 427, 260.0 * 300 / 427),)
 
 SCENES = (
+    Scene("A rendered 3D frame, clicking the piano", "music_room", models=("pianoAQueue",)),
+    Scene("A rendered 3D frame, clicking the guitar", "music_room", models=("electricGuitar",)),
+    Scene("A rendered 3D frame, clicking both", "music_room", models=("pianoAQueue", "electricGuitar")),
+    Scene("A rendered 3D frame: a horse in a field", "field", models=("horse2",)),
     Scene("One object: the cat (a close-up: five clicks)", "cat", (CAT_CLICKS,)),
     Scene("One object: the rocket", "rocket", (((322.0, 260.0),),)),
     Scene("One object: the cup, with a text hint", "coffee", (((290.0, 140.0),),), text="a spoon clinking in a cup"),
@@ -108,10 +112,6 @@ SCENES = (
     Scene("Two-object scene, clicking both", "cat_and_rocket", (CAT_CLICKS, ROCKET_IN_PAIR)),
     Scene("One object: the rocket, asked to sound like fireworks", "rocket", (((322.0, 260.0),),),
           sounds_like="fireworks"),
-    Scene("A rendered 3D frame, clicking the piano", "music_room", models=("pianoAQueue",)),
-    Scene("A rendered 3D frame, clicking the guitar", "music_room", models=("electricGuitar",)),
-    Scene("A rendered 3D frame, clicking both", "music_room", models=("pianoAQueue", "electricGuitar")),
-    Scene("A rendered 3D frame: a horse in a field", "field", models=("horse2",)),
 )
 
 
@@ -255,6 +255,9 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
         warning = ("<p class=warn>This run used the <b>tiny random model</b> (untrained weights): the sounds are noise. "
                    "It shows the whole path (clicks, masks, the object-aware diffusion, the protocol), not the "
                    "quality of a trained model.</p>")
+    classes = model.get("classes") or []
+    known = (f"<p>It knows {len(classes)} classes of sound: {html.escape(', '.join(classes))}. An object of another "
+             "kind sounds like the class it looks most like.</p>" if classes else "")
     rows = []
     for r in results:
         scene = r["scene"]
@@ -280,7 +283,7 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
 .warn{{background:#fff3cd;padding:8px}}</style>
 <h1>Sounding: click an object, hear it</h1>
 <p>Model <b>{name}</b> (sample rate {model.get('sample_rate')} Hz) on {html.escape(str(health.get('device')))},
-through protocol v{health.get('protocol')}.</p>{warning}
+through protocol v{health.get('protocol')}.</p>{warning}{known}
 {''.join(rows)}
 """
     path = out / "index.html"
@@ -300,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("[0-9][0-9]_*"):  # an earlier run's sounds and pictures: the page shows this run's only
+        if stale.is_file() and stale.suffix in (".wav", ".flac", ".png"):
+            stale.unlink()
     endpoint = free_endpoint()
     log_path = out / "server.log"
     print(f"Starting `sounding serve --model {args.model}` on {endpoint} (log: {log_path})")
