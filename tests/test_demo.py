@@ -46,7 +46,16 @@ def test_a_rendered_frame_gives_each_model_its_exact_mask_and_a_click_inside_it(
         assert mask[y, x]
 
 
-def test_a_missing_model_pack_skips_its_frames_with_the_command_that_installs_it(monkeypatch, tmp_path):
+def test_a_frame_that_cannot_be_made_here_says_why_and_how_to_fix_it(monkeypatch, tmp_path):
+    assert demo.prepare_frame(demo.PICTURES["cat"])[1] is None
+
+    def blender_without_libraries(*args, **kwargs):
+        raise RuntimeError("Blender renders failed (1):\nImportError: libX11.so.6: cannot open shared object file\n")
+
+    monkeypatch.setattr(demo, "render_staged", blender_without_libraries)
+    frame, why = demo.prepare_frame(demo.PICTURES["field"])
+    assert frame is None
+    assert why == "Blender could not render it: ImportError: libX11.so.6: cannot open shared object file"
     monkeypatch.setattr(demo, "SWEETHOME3D_DIR", tmp_path)
-    assert "apt-get install sweethome3d-furniture" in demo.missing_source(demo.PICTURES["field"])
-    assert demo.missing_source(demo.PICTURES["cat"]) is None
+    frame, why = demo.prepare_frame(demo.PICTURES["field"])
+    assert frame is None and "apt-get install sweethome3d-furniture" in why

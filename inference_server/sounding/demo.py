@@ -115,12 +115,15 @@ SCENES = (
 )
 
 
-def missing_source(picture: Picture) -> str | None:
-    """Why ``picture`` cannot be made on this machine, or None."""
+def prepare_frame(picture: Picture) -> tuple[Frame | None, str | None]:
+    """``picture`` made, or None and why it cannot be made on this machine (its scenes are then skipped)."""
     bundle = SWEETHOME3D_DIR / f"{FURNITURE_PACK}.sh3f"
     if picture.loader.startswith("staged:") and not bundle.is_file():
-        return f"{bundle} is missing (`apt-get install sweethome3d-furniture`, as root)"
-    return None
+        return None, f"{bundle} is missing (`apt-get install sweethome3d-furniture`, as root)"
+    try:
+        return load_picture(picture), None
+    except RuntimeError as error:  # from the Blender child: missing system libraries, a model that fails to load
+        return None, f"Blender could not render it: {str(error).strip().splitlines()[-1]}"
 
 
 def render_frame(name: str) -> Frame:
@@ -320,13 +323,13 @@ def main(argv: list[str] | None = None) -> int:
             if scene.sounds_like and scene.sounds_like not in health["model"].get("classes", []):
                 print(f"  skipped: the model knows no class {scene.sounds_like!r}")
                 continue
-            missing = missing_source(PICTURES[scene.picture])
+            if scene.picture not in frames:
+                frames[scene.picture] = prepare_frame(PICTURES[scene.picture])
+            frame, missing = frames[scene.picture]
             if missing:
                 print(f"  skipped: {missing}")
                 continue
-            if scene.picture not in frames:
-                frames[scene.picture] = load_picture(PICTURES[scene.picture])
-            results.append(run_scene(client, scene, frames[scene.picture], index, out, args))
+            results.append(run_scene(client, scene, frame, index, out, args))
         page = write_index(out, health, results)
     finally:
         client.close()
