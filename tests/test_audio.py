@@ -62,6 +62,8 @@ def test_griffin_lim_keeps_the_spectral_envelope():
     again = LogMel()(audio)[0].mean(0)
     assert int(again.argmax()) == int(log_mel[0].mean(0).argmax())
     assert torch.equal(audio, GriffinLim(MelConfig(), iterations=16)(log_mel))  # fixed initial phase
+    batched = GriffinLim(MelConfig(), iterations=16)(torch.cat([log_mel.flip(1), log_mel]))
+    torch.testing.assert_close(batched[1:], audio, rtol=0, atol=1e-5)  # the same clip second in a batch
 
 
 def test_wav_and_flac_round_trip():

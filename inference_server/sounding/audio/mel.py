@@ -69,8 +69,9 @@ class GriffinLim(torch.nn.Module):
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         magnitude = (self.inverse @ log_mel.float().exp().transpose(1, 2)).clamp(min=0.0)  # (B, F, frames)
         length = (magnitude.shape[-1] - 1) * self.config.hop_length
-        generator = torch.Generator(device="cpu").manual_seed(0)  # fixed initial phase: same mel, same audio
-        phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device) * 2 * torch.pi
+        # One fixed initial phase for every clip of the batch: the same mel gives the same audio, alone or batched.
+        generator = torch.Generator(device="cpu").manual_seed(0)
+        phase = torch.rand(magnitude.shape[1:], generator=generator).to(magnitude.device) * 2 * torch.pi
         spec = magnitude * torch.exp(1j * phase)
         previous = torch.zeros_like(spec)
         for _ in range(self.iterations):  # fast Griffin-Lim (Perraudin et al. 2013)
