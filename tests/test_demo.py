@@ -25,10 +25,11 @@ def test_the_demo_writes_a_page_that_shows_and_plays_every_scene(tmp_path, capsy
     for name in wavs:
         audio, rate = soundfile.read(out / name)
         assert rate == 16000 and len(audio) == rate and np.abs(audio).max() > 0.01
-    assert page.count("recognised as <b>") == len(demo.SCENES)  # foley-mini has an object prior
-    assert "asked to sound like <b>fireworks</b>" in page
+    assert page.count("made to sound like <b>") == len(demo.SCENES)  # foley-mini has an object prior
+    assert "made to sound like <b>fireworks</b> (asked for by name)" in page
     for label in ("piano", "guitar", "horse"):  # objects of the rendered 3D frames, clicked inside their exact masks
-        assert f"recognised as <b>{label}</b>" in page
+        assert f"made to sound like <b>{label}</b>" in page
+    assert "made to sound like <b>piano + guitar</b>" in page  # both clicked: each object made apart, then mixed
     printed = capsys.readouterr().out
     assert "skipped" not in printed
     assert "recognised as:" in printed

@@ -247,7 +247,8 @@ def run_scene(client: SoundingClient, scene: Scene, frame: Frame, index: int, ou
         print(f"  made to sound like: {result.sounds_like}" + (" (asked for by name)" if scene.sounds_like else ""))
     return {"scene": scene, "picture": PICTURES[scene.picture], "mask": f"{stem}_mask.png", "clips": clips,
             "seconds": seconds, "scores": [m.score for m in result.masks], "objects": len(clicked),
-            "clicks": len(clicks), "recognised": [r.label for r in result.recognised]}
+            "clicks": len(clicks), "recognised": [r.label for r in result.recognised],
+            "sounds_like": result.sounds_like}
 
 
 def write_index(out: Path, health: dict, results: list[dict]) -> Path:
@@ -270,10 +271,10 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
             f"{c['duration']:.2f} s</small></div>" for c in r["clips"])
         hint = f" &middot; text hint: <i>{html.escape(scene.text)}</i>" if scene.text else ""
         if r["recognised"]:
-            hint += (f" &middot; recognised as <b>{html.escape(r['recognised'][0])}</b> (then "
-                     f"{html.escape(', '.join(r['recognised'][1:]) or '-')}; the model's object prior)")
-        if scene.sounds_like:
-            hint += f" &middot; asked to sound like <b>{html.escape(scene.sounds_like)}</b>"
+            hint += f" &middot; recognised as {html.escape(', '.join(r['recognised']))} (the model's object prior)"
+        if r["sounds_like"]:
+            asked = " (asked for by name)" if scene.sounds_like else ""
+            hint += f" &middot; made to sound like <b>{html.escape(r['sounds_like'])}</b>{asked}"
         rows.append(
             f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "
             f"alt='{html.escape(scene.title)}'><p>{r['objects']} object(s), {r['clicks']} click(s); "

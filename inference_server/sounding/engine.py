@@ -1,8 +1,8 @@
 """The contract between the server (sockets, queue) and the models (segmentation, diffusion).
 
 The server only ever talks to an :class:`Engine`; the engine turns each selected object into a mask (exact masks
-pass through, clicks go to the segmenter) and hands the union of the masks to the audio generator. Everything here
-is plain numpy so the server, the CLI and the tests share one path.
+pass through, clicks go to the segmenter) and hands their union, and each apart, to the audio generator. Everything
+here is plain numpy so the server, the CLI and the tests share one path.
 """
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ class GenerationRequest:
     variations: int = 1
     #: A class of the model's object prior to sound like, instead of the class it recognises (None: recognise).
     sounds_like: str | None = None
+    #: Each selected object's own region when several are selected (``region`` is their union). Under an object
+    #: prior, and without ``sounds_like``, each object is made apart and the layers mixed (docs/method.md, "Several
+    #: objects"); without a prior the union is the condition, as in the paper.
+    objects: tuple[np.ndarray, ...] = ()
 
 
 @dataclass
@@ -145,6 +149,12 @@ class Engine:
         if not selected:
             return None
         return np.logical_or.reduce(selected)
+
+    @staticmethod
+    def object_regions(objects: Sequence[ObjectPrompt], masks: Sequence[ObjectMask]) -> tuple[np.ndarray, ...]:
+        """Each selected object's mask when there are several (one, or text alone, gives none)."""
+        selected = tuple(m.mask for o, m in zip(objects, masks) if o.mask is not None or o.points is not None)
+        return selected if len(selected) > 1 else ()
 
     @staticmethod
     def text_hint(objects: Sequence[ObjectPrompt]) -> str | None:

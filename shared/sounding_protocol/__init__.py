@@ -13,7 +13,9 @@ Extensions to v1 (allowed by the contract: new optional fields; see docs/protoco
 - ``cancel``'s result has ``cancelled`` (bool): whether the target was still pending.
 - ``generate``'s result has ``steps`` and ``guidance``: the values actually used, and ``recognised``: the classes
   the model's object prior found the selection nearest to (``label``, ``similarity``), best first, or ``[]``, and
-  ``sounds_like``: the class the clips were made as (asked for, else recognised), or ``null``.
+  ``sounds_like``: the class the clips were made as (asked for, else recognised), or ``null``. For several objects
+  made apart and mixed (a model with an object prior, nothing asked for), ``recognised`` has each object's class in
+  the objects' order and ``sounds_like`` joins them with " + ".
 """
 from .constants import PROTOCOL_VERSION
 from .errors import ProtocolError

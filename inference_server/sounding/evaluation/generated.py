@@ -4,8 +4,9 @@ split (``split``: val, to choose a training's length without looking at the test
 - ``mask``: one clip per single-object row, the clicked region = the row's mask -> ACC (``acc.acc_of``).
 - ``text``: the same rows in text-attention mode (no region; the row's caption as the query), ablation (iv).
 - ``scenes``: two-object scenes. Clicking one object: the share of clips the judge names as that object's class and
-  the share it names as the other object's class. Clicking both (union of the masks): the share of clips with both
-  classes among the judge's three most probable.
+  the share it names as the other object's class. Clicking both (the two masks, as a request of two objects: their
+  union as the paper conditions on it, or each object made apart and mixed under an object prior): the share of
+  clips with both classes among the judge's three most probable.
 
 The clicked regions are the rows' exact masks (what the Blender add-on sends from a render's id map) unless a
 segmenter is given: then each region is that segmenter's mask after ``clicks`` clicks placed by the standard protocol
@@ -74,8 +75,9 @@ class ClickedRegions:
 def _requests(items, generator, seed: int, variations: int) -> list[GenerationRequest]:
     info = generator.info
     return [GenerationRequest(image=image, region=region, text=text, duration=info.default_duration, seed=seed,
-                              steps=info.default_steps, guidance=info.default_guidance, variations=variations)
-            for image, region, text in items]
+                              steps=info.default_steps, guidance=info.default_guidance, variations=variations,
+                              objects=objects)
+            for image, region, text, objects in items]
 
 
 def _generate(generator, items: list[tuple], seeds: int) -> tuple[list[list[np.ndarray]], list[str | None]]:
@@ -129,9 +131,9 @@ def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: in
         image = load_image(data / row["image_path"])
         if mode == "mask":
             truth = load_mask(data / row["mask_path"]) if row["mask_path"] else np.ones(image.shape[:2], bool)
-            items.append((image, regions(image, truth, row["id"]), None))
+            items.append((image, regions(image, truth, row["id"]), None, ()))
         else:
-            items.append((image, None, row["caption"]))
+            items.append((image, None, row["caption"], ()))
     clips, recognised = _generate(generator, items, seeds)
     labels = [row["label"] for row in rows]
     targets = _write(out, mode, [row["id"] for row in rows], labels, clips, generator.info.sample_rate)
@@ -153,10 +155,10 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, r
         image = load_image(data / first["image_path"])
         masks = [regions(image, load_mask(data / row["mask_path"]), row["id"]) for row in (first, second)]
         for row, mask in zip((first, second), masks):
-            items.append((image, mask, None))
+            items.append((image, mask, None, ()))
             ids.append(row["id"])
             labels.append(row["label"])
-        items.append((image, masks[0] | masks[1], None))
+        items.append((image, masks[0] | masks[1], None, tuple(masks)))
         ids.append(f"{first['scene_id']}-both")
         labels.append(None)
     clips, recognised = _generate(generator, items, seeds)

@@ -5,7 +5,7 @@ requests and all their variations as one batch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Hashable, Sequence
 
 import numpy as np
@@ -13,6 +13,7 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from torch import nn
 
+from sounding.audio.loudness import normalise_loudness
 from sounding.engine import GenerationOutput, GenerationRequest, ModelInfo, ProgressFn, Recognition, class_index
 from sounding.model.clip_ranker import ClipRanker
 from sounding.model.conditioner import ObjectAwareConditioner
@@ -183,6 +184,32 @@ class ObjectAwareGenerator(nn.Module):
                 for values, indices in zip(top.values, top.indices)]
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[GenerationOutput]:
+        """A request of several ``objects`` under the object prior (and no ``sounds_like``) is made one object at a
+        time, in one batch with the rest; its layers are mixed at equal loudness (docs/method.md, "Several
+        objects")."""
+        layers = [self._layers(r) for r in requests]
+        made = self._generate([layer for request_layers in layers for layer in request_layers], progress)
+        results, start = [], 0
+        for request_layers in layers:
+            own, start = made[start:start + len(request_layers)], start + len(request_layers)
+            results.append(own[0] if len(own) == 1 else self._mix(own))
+        return results
+
+    def _layers(self, request: GenerationRequest) -> list[GenerationRequest]:
+        if self.object_prior is None or request.sounds_like is not None or len(request.objects) < 2:
+            return [request]
+        return [replace(request, region=region, objects=()) for region in request.objects]
+
+    def _mix(self, layers: list[GenerationOutput]) -> GenerationOutput:
+        """Each variation: the mean of its layers at one loudness; recognised: each layer's class, in the objects'
+        order; made as the layers' classes joined by " + "."""
+        rate = self.config.mel.sample_rate
+        clips = [np.mean([normalise_loudness(layer.clips[i], rate) for layer in layers], axis=0).astype(np.float32)
+                 for i in range(len(layers[0].clips))]
+        return GenerationOutput(clips, [layer.recognised[0] for layer in layers],
+                                " + ".join(layer.sounds_like for layer in layers))
+
+    def _generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[GenerationOutput]:
         keys = {self.batch_key(r) for r in requests}
         if len(keys) != 1:
             raise ValueError(f"requests of one batch must share duration frames, steps and guidance; got {keys}")

@@ -97,7 +97,8 @@ def prepare_generation(engine: Engine, request: GenerateRequest, progress: Progr
         image=image, region=Engine.region(prompts, masks), text=Engine.text_hint(prompts), duration=duration,
         seed=seed, steps=info.default_steps if request.steps is None else request.steps,
         guidance=info.default_guidance if request.guidance is None else request.guidance,
-        variations=request.variations, sounds_like=request.sounds_like)
+        variations=request.variations, sounds_like=request.sounds_like,
+        objects=Engine.object_regions(prompts, masks))
     return PreparedGeneration(request, generation, masks, engine.generator.batch_key(generation))
 
 
