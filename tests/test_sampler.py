@@ -118,3 +118,8 @@ def test_bench_generate_writes_json(tmp_path, capsys):
     result = json.loads((tmp_path / "bench.json").read_text())
     assert result["model"] == "tiny" and result["steps"] == 10 and result["generate_s"]["median"] > 0
     assert set(result["last_run_stages_s"]) == {"encode", "denoise", "decode", "vocode"}
+    assert main(["bench", "generate", "--duration", "0.5", "--repeats", "1", "--threads", "1", "--objects", "2",
+                 "--output", str(tmp_path / "two.json")]) == 0
+    assert json.loads((tmp_path / "two.json").read_text())["objects"] == 2
+    with pytest.raises(SystemExit, match="--objects must be at least 1"):
+        main(["bench", "generate", "--objects", "0"])
