@@ -152,8 +152,10 @@ class Engine:
 
     @staticmethod
     def object_regions(objects: Sequence[ObjectPrompt], masks: Sequence[ObjectMask]) -> tuple[np.ndarray, ...]:
-        """Each selected object's mask when there are several (one, or text alone, gives none)."""
-        selected = tuple(m.mask for o, m in zip(objects, masks) if o.mask is not None or o.points is not None)
+        """Each selected object's mask when there are several (one, or text alone, gives none). An empty mask (a
+        click the segmenter found nothing under) is left out: it has no sound of its own, and the union keeps it."""
+        selected = tuple(m.mask for o, m in zip(objects, masks)
+                         if (o.mask is not None or o.points is not None) and m.mask.any())
         return selected if len(selected) > 1 else ()
 
     @staticmethod
