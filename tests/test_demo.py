@@ -5,6 +5,7 @@ import re
 import numpy as np
 import soundfile
 
+import sounding.data.images
 from sounding import demo
 
 
@@ -57,6 +58,6 @@ def test_a_frame_that_cannot_be_made_here_says_why_and_how_to_fix_it(monkeypatch
     frame, why = demo.prepare_frame(demo.PICTURES["field"])
     assert frame is None
     assert why == "Blender could not render it: ImportError: libX11.so.6: cannot open shared object file"
-    monkeypatch.setattr(demo, "SWEETHOME3D_DIR", tmp_path)
+    monkeypatch.setattr(sounding.data.images, "SWEETHOME3D_DIR", tmp_path)
     frame, why = demo.prepare_frame(demo.PICTURES["field"])
     assert frame is None and "apt-get install sweethome3d-furniture" in why

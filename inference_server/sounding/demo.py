@@ -22,11 +22,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from sounding.audio.io import decode_audio
-from sounding.data.images import SWEETHOME3D_DIR
 from sounding.data.renders import extract_model
 from sounding.registry import DEFAULT_MODEL
 from sounding.segmentation.clicks import interior_point
-from sounding.segmentation.renders import FURNITURE_PACK, Placement, StagedScene, render_staged
+from sounding.segmentation.renders import FURNITURE_PACK, Placement, StagedScene, furniture_pack, render_staged
 from sounding_protocol.client import ObjectSelection, SoundingClient
 
 #: Seconds to wait for the server to load its model and answer ``health`` with status "ok".
@@ -117,11 +116,10 @@ SCENES = (
 
 def prepare_frame(picture: Picture) -> tuple[Frame | None, str | None]:
     """``picture`` made, or None and why it cannot be made on this machine (its scenes are then skipped)."""
-    bundle = SWEETHOME3D_DIR / f"{FURNITURE_PACK}.sh3f"
-    if picture.loader.startswith("staged:") and not bundle.is_file():
-        return None, f"{bundle} is missing (`apt-get install sweethome3d-furniture`, as root)"
     try:
         return load_picture(picture), None
+    except FileNotFoundError as error:  # a rendered frame without the furniture pack: the message says what installs it
+        return None, str(error)
     except RuntimeError as error:  # from the Blender child: missing system libraries, a model that fails to load
         return None, f"Blender could not render it: {str(error).strip().splitlines()[-1]}"
 
@@ -129,6 +127,7 @@ def prepare_frame(picture: Picture) -> tuple[Frame | None, str | None]:
 def render_frame(name: str) -> Frame:
     """``STAGED[name]`` rendered headless in Blender (a child process), with each model's exact mask."""
     models, ground, sky = STAGED[name]
+    furniture_pack()
     with tempfile.TemporaryDirectory(prefix="sounding-demo-") as cache:
         placements = tuple(Placement(str(extract_model(FURNITURE_PACK, model, Path(cache))), side, turn, x, y)
                            for model, side, turn, x, y in models)

@@ -143,9 +143,14 @@ class Engine:
         return masks
 
     @staticmethod
+    def _selected(objects: Sequence[ObjectPrompt], masks: Sequence[ObjectMask]) -> list[np.ndarray]:
+        """The masks of the objects selected by clicks or a mask (not by text alone)."""
+        return [m.mask for o, m in zip(objects, masks) if o.mask is not None or o.points is not None]
+
+    @staticmethod
     def region(objects: Sequence[ObjectPrompt], masks: Sequence[ObjectMask]) -> np.ndarray | None:
         """Union of the selected objects' masks (the paper's multi-object selection); None when only text was given."""
-        selected = [m.mask for o, m in zip(objects, masks) if o.mask is not None or o.points is not None]
+        selected = Engine._selected(objects, masks)
         if not selected:
             return None
         return np.logical_or.reduce(selected)
@@ -154,8 +159,7 @@ class Engine:
     def object_regions(objects: Sequence[ObjectPrompt], masks: Sequence[ObjectMask]) -> tuple[np.ndarray, ...]:
         """Each selected object's mask when there are several (one, or text alone, gives none). An empty mask (a
         click the segmenter found nothing under) is left out: it has no sound of its own, and the union keeps it."""
-        selected = tuple(m.mask for o, m in zip(objects, masks)
-                         if (o.mask is not None or o.points is not None) and m.mask.any())
+        selected = tuple(mask for mask in Engine._selected(objects, masks) if mask.any())
         return selected if len(selected) > 1 else ()
 
     @staticmethod

@@ -260,19 +260,25 @@ def render_staged(staged: StagedScene, size: tuple[int, int], samples: int,
     return image, [ids == index for index in range(2, len(staged.placements) + 2)]
 
 
+def furniture_pack() -> Path:
+    """The furniture pack's bundle; a FileNotFoundError that names the package installing it when it is missing."""
+    from sounding.data.images import SWEETHOME3D_DIR
+
+    bundle = SWEETHOME3D_DIR / f"{FURNITURE_PACK}.sh3f"
+    if not bundle.is_file():
+        raise FileNotFoundError(f"{bundle} is missing: furniture scenes need `apt-get install sweethome3d-furniture`")
+    return bundle
+
+
 def furniture_models(split: str, cache_dir: Path) -> list[str]:
     """OBJ paths of the furniture pack's models in ``split`` ("train" or "heldout", the composites' stable hash of
     ``pack/model``, so held-out models are never trained on), unpacked into ``cache_dir`` on first use."""
-    from sounding.data.images import SWEETHOME3D_DIR
     from sounding.data.renders import extract_model
     from sounding.segmentation.composites import SPLITS, split_of
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    bundle = SWEETHOME3D_DIR / f"{FURNITURE_PACK}.sh3f"
-    if not bundle.is_file():
-        raise FileNotFoundError(f"{bundle} is missing: furniture scenes need `apt-get install sweethome3d-furniture`")
-    with zipfile.ZipFile(bundle) as pack:
+    with zipfile.ZipFile(furniture_pack()) as pack:
         models = sorted({name.split("/")[1] for name in pack.namelist()
                          if name.count("/") == 2 and name.endswith(".obj")})
     return [str(extract_model(FURNITURE_PACK, model, cache_dir)) for model in models
