@@ -135,6 +135,20 @@ def test_use_result_adds_a_parented_speaker_and_a_strip_in_one_step(addon, tmp_p
     assert bpy.ops.sounding.stop_preview() == {"FINISHED"} and addon.runtime.SESSION.preview is None
 
 
+def test_names_of_a_long_object_and_a_mix_fit_blenders_limit_whole(addon, tmp_path):
+    scene = build_scene()
+    cube = bpy.data.objects["Cube"]
+    cube.name = "Grand piano in the north-east corner, no\u00ebl"  # 43 characters, 44 bytes
+    result = scene.sounding.results.add()
+    result.filepath, result.duration, result.target = str(write_sine(tmp_path / "s.wav")), 1.0, cube
+    result.sounds_like = "piano + electric guitar + trumpet"
+    assert bpy.ops.sounding.use_result(index=0) == {"FINISHED"}
+    speaker = next(o for o in bpy.data.objects if o.type == "SPEAKER")
+    expected = "Sounding Grand piano in the north-east corne\u2026 (piano + \u2026)"
+    assert addon.plan.sound_name(cube.name, result.sounds_like) == expected
+    assert speaker.name == speaker.data.sound.name == addon.placement.strips(scene)[0].name == expected
+
+
 def test_a_failed_placement_changes_nothing(addon, tmp_path, monkeypatch):
     scene = build_scene()
     result = scene.sounding.results.add()

@@ -131,6 +131,21 @@ def test_free_channel_and_names(addon):
     assert p.wav_name("Cube.001 (big)", 3, 0, "abcdef123456") == "Cube_001_big_s3_v1_abcdef12.wav"
 
 
+def test_sound_names_fit_blenders_strip_names_without_cutting_a_class(addon):
+    name, limit = addon.plan.sound_name, addon.plan.MAX_NAME_BYTES
+    assert name("Cube") == "Sounding Cube" and name("Cube", "bell") == "Sounding Cube (bell)"
+    assert name("Piano", "piano + guitar") == "Sounding Piano (piano + guitar)"
+    many = " + ".join(["electric guitar"] * 6)
+    assert name("Piano", many) == "Sounding Piano (electric guitar + electric guitar + \u2026)"
+    long_owner = "\u00e9" * 40  # 80 bytes: cut at a character, the class kept
+    assert name(long_owner) == "Sounding " + "\u00e9" * 24 + "\u2026"
+    assert name(long_owner, "bell + drum") == "Sounding " + "\u00e9" * 18 + "\u2026 (bell + \u2026)"
+    assert name("Cube", "x" * 60) == "Sounding Cube"  # no room for the class at all
+    for owner in ("Cube", "x" * 50, long_owner):
+        for like in ("", "bell", many, "x" * 60):
+            assert len(name(owner, like).encode("utf-8")) <= limit
+
+
 def test_selections_use_exact_masks_on_captures_and_clicks_elsewhere(addon):
     b, g = addon.bridge, addon.geometry
     ids = np.zeros((4, 6), np.int32)

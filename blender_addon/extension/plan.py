@@ -8,6 +8,10 @@ from typing import Iterable
 from urllib.parse import urlsplit
 
 LOCAL_HOST_NAMES = ("localhost",)
+# The shortest of the names a result gets: a strip's, 64 bytes of UTF-8 with a 2-byte type code and the NUL (a Sound's
+# and a Speaker's hold 63 bytes in 4.5, 255 in 5.0); one name for all three keeps them alike.
+MAX_NAME_BYTES = 61
+ELLIPSIS = "\u2026"
 
 
 def bind_address(address: str) -> str:
@@ -38,6 +42,40 @@ def free_channel(occupied: Iterable[tuple[int, int, int]], start: int, end: int,
 def safe_stem(name: str) -> str:
     """A file-name-safe version of a Blender name."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "sound"
+
+
+def sound_name(owner: str, sounds_like: str = "") -> str:
+    """Name of the Sound, Speaker and strip made from a result: "Sounding OWNER (CLASS)".
+
+    Fitted to Blender's name length here rather than cut by Blender mid-class or mid-character: the classes of a mix ("a + b + c")
+    are dropped from the end behind an ellipsis, and where even the first class does not fit the owner is cut.
+    """
+    name = f"Sounding {owner}"
+    if not sounds_like:
+        return _fit(name, MAX_NAME_BYTES)
+    classes = sounds_like.split(" + ")
+    for kept in range(len(classes), 0, -1):
+        like = " + ".join(classes[:kept] + ([ELLIPSIS] if kept < len(classes) else []))
+        if _size(f"{name} ({like})") <= MAX_NAME_BYTES:
+            return f"{name} ({like})"
+    suffix = f" ({like})"
+    room = MAX_NAME_BYTES - _size(suffix)
+    if room < _size(f"Sounding x{ELLIPSIS}"):
+        return _fit(name, MAX_NAME_BYTES)
+    return _fit(name, room) + suffix
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, never inside a character (an ellipsis marks a cut)."""
+    if _size(text) <= limit:
+        return text
+    while _size(text + ELLIPSIS) > limit:
+        text = text[:-1]
+    return text + ELLIPSIS
 
 
 def wav_name(label: str, seed: int, variation: int, job_id: str) -> str:

@@ -219,8 +219,7 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
 
 def sound_name(target: bpy.types.Object | None, filepath: str, sounds_like: str = "") -> str:
     """Name of the Sound, Speaker and strip made from a result: its object (or file), and the class it sounds like."""
-    name = f"Sounding {target.name if target else os.path.splitext(os.path.basename(filepath))[0]}"
-    return f"{name} ({sounds_like})" if sounds_like else name
+    return plan.sound_name(target.name if target else os.path.splitext(os.path.basename(filepath))[0], sounds_like)
 
 
 def start_server(executable: str, address: str, model: str) -> subprocess.Popen:
