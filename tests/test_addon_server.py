@@ -181,7 +181,7 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
 
     generator = load_generator("tiny")
     prior = ObjectPrior(["bell", "drum"], generator.image_encoder.feature_dim,
-                        generator.conditioner.config.condition_dim)
+                        generator.conditioner.config.condition_dim, unsure_below=2.0)  # a cosine is never 2: unsure
     prior.feature_means.copy_(torch.nn.functional.normalize(torch.randn(prior.feature_means.shape), dim=-1))
     prior.typical_conditions.copy_(torch.nn.functional.normalize(torch.randn(prior.typical_conditions.shape), dim=-1))
     generator.object_prior = prior
@@ -195,8 +195,10 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         assert [c.name for c in bpy.context.window_manager.sounding_classes] == ["bell", "drum"]  # Sounds Like's list
         assert bpy.ops.sounding.generate(place=True) == {"FINISHED"}
         recognised = scene.sounding.results[0].sounds_like
-        assert recognised in ("bell", "drum")
-        assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {recognised}."
+        assert recognised in ("bell", "drum") and scene.sounding.results[0].unsure
+        assert addon.runtime.SESSION.notice == (f"1 sound(s) generated, sounding like {recognised} (unsure: a clicked "
+                                                "object is unlike every class the model knows; name one with Sounds "
+                                                "Like to choose).")
         speaker = next(o for o in bpy.data.objects if o.type == "SPEAKER")
         strip = next(iter(addon.placement.strips(scene)))
         assert speaker.name == strip.name == f"Sounding Sphere ({recognised})"
@@ -204,8 +206,8 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         other = "drum" if recognised == "bell" else "bell"
         scene.sounding.sounds_like = f" {other.upper()} "  # the reply spells it as the model does
         assert bpy.ops.sounding.generate(place=False) == {"FINISHED"}
-        assert [r.sounds_like for r in scene.sounding.results] == [recognised, other]
-        assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {other}."
+        assert [(r.sounds_like, r.unsure) for r in scene.sounding.results] == [(recognised, True), (other, False)]
+        assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {other}."  # asked: no guess
         assert bpy.ops.sounding.use_result(index=1) == {"FINISHED"}
         assert {s.name for s in addon.placement.strips(scene)} == {f"Sounding Sphere ({c})" for c in ("bell", "drum")}
 

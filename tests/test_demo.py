@@ -7,6 +7,7 @@ import soundfile
 
 import sounding.data.images
 from sounding import demo
+from sounding_protocol.client import UNSURE_NOTE
 
 
 def test_the_demo_writes_a_page_that_shows_and_plays_every_scene(tmp_path, capsys):
@@ -30,6 +31,10 @@ def test_the_demo_writes_a_page_that_shows_and_plays_every_scene(tmp_path, capsy
     assert "made to sound like <b>fireworks</b> (asked for by name)" in page
     for label in ("piano", "guitar", "horse"):  # objects of the rendered 3D frames, clicked inside their exact masks
         assert f"made to sound like <b>{label}</b>" in page
+    sections = {s.split("</h2>")[0]: s for s in page.split("<section><h2>")[1:]}
+    rendered = [text for title, text in sections.items() if "3D frame" in title]
+    assert len(rendered) == 4 and not any("unsure" in text for text in rendered)  # the classes it knows
+    assert f"made to sound like <b>dog</b> ({UNSURE_NOTE})" in sections["One object: the cat (a close-up: five clicks)"]
     assert "made to sound like <b>piano + guitar</b>" in page  # both clicked: each object made apart, then mixed
     printed = capsys.readouterr().out
     assert "skipped" not in printed

@@ -155,6 +155,8 @@ def test_bad_prior_input_is_an_error(tmp_path):
         ObjectPrior.fit(["a", "b"], torch.zeros(2, 3), torch.zeros(1, 2))
     with pytest.raises(ValueError, match="imagenet_weight must not be negative"):
         ObjectPrior(["a", "b"], 3, 2, imagenet_categories=[[0], [1]], imagenet_weight=-1.0)
+    with pytest.raises(ValueError, match="unsure_below must not be negative"):
+        ObjectPrior(["a", "b"], 3, 2, unsure_below=-0.1)
     with pytest.raises(ValueError, match="1 lists of ImageNet categories for 2 classes"):
         ObjectPrior(["a", "b"], 3, 2, imagenet_categories=[[0]], imagenet_weight=0.5)
     rows = [Row(tmp_path / "p.png", tmp_path / "a.wav", "a bell", label="bell"),
@@ -167,6 +169,8 @@ def test_bad_prior_input_is_an_error(tmp_path):
         fit_object_prior(load_generator("tiny"), rows, strength=-0.1)
     with pytest.raises(ValueError, match="imagenet_weight"):
         fit_object_prior(load_generator("tiny"), rows, strength=1.0, imagenet_weight=-0.5)
+    with pytest.raises(ValueError, match="unsure_below"):
+        fit_object_prior(load_generator("tiny"), rows, strength=1.0, unsure_below=-0.5)
 
 
 def test_an_unfitted_prior_is_refused_when_loading(tmp_path):
@@ -274,9 +278,14 @@ def test_a_generate_reply_names_the_recognised_classes_and_takes_a_class_to_soun
         as_bell = client.generate(buffer.getvalue(), drum, steps=2, seed=1, sounds_like="Bell")
         with pytest.raises(ProtocolError, match="'tuba' is not one of the model's classes: bell, drum"):
             client.generate(buffer.getvalue(), drum, steps=2, sounds_like="tuba")
+        score = result.recognised[0].similarity
+        generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"),
+                                                  strength=1.0, unsure_below=score + 0.01)
+        guessed = client.generate(buffer.getvalue(), drum, steps=2, seed=1)
+        named = client.generate(buffer.getvalue(), drum, steps=2, seed=1, sounds_like="drum")
         generator.object_prior = None
         without = client.generate(buffer.getvalue(), drum, steps=2)
-        assert without.recognised == [] and without.sounds_like is None
+        assert without.recognised == [] and without.sounds_like is None and not without.unsure
         with pytest.raises(ProtocolError, match="no object prior"):
             client.generate(buffer.getvalue(), drum, steps=2, sounds_like="bell")
     assert [r.label for r in result.recognised] == ["drum", "bell"]  # both classes: fewer than RECOGNISED_CLASSES
@@ -284,6 +293,8 @@ def test_a_generate_reply_names_the_recognised_classes_and_takes_a_class_to_soun
     assert as_bell.recognised == result.recognised  # still what the picture looks like
     assert (result.sounds_like, as_bell.sounds_like) == ("drum", "bell")  # made as: recognised, asked for
     assert as_bell.audio[0].data != result.audio[0].data  # another condition, the same seed
+    assert not result.unsure and not as_bell.unsure  # a drum much like the drums it was fitted on
+    assert guessed.unsure and guessed.sounds_like == "drum" and not named.unsure  # asked for by name: no guess
 
 
 def test_a_generate_reply_for_several_objects_names_each_object_s_class(tmp_path):
@@ -334,6 +345,11 @@ def test_several_objects_under_a_prior_are_made_apart_and_mixed_at_one_loudness(
         np.testing.assert_allclose(both.clips[variation], np.mean(layers, axis=0), atol=1e-6)
     assert asked.sounds_like == "drum" and len(asked.recognised) == 2  # asked for by name: one class, the union
     assert not np.allclose(asked.clips[0], both.clips[0])
+    assert not both.unsure
+    bell_score, drum_score = (r.similarity for r in both.recognised)
+    generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0,
+                                              unsure_below=(bell_score + drum_score) / 2)
+    assert generator.generate([union], lambda *a: None)[0].unsure  # one layer is a guess: the mix is
 
 
 def test_sounding_generate_prints_what_it_recognised_and_takes_a_class(tmp_path, capsys):

@@ -138,6 +138,7 @@ class Generated:
     sounds: list[Sound]
     region: np.ndarray | None  # (H, W) bool: the union of the objects' masks, as the server saw them
     sounds_like: str = ""  # the class the sounds were made as: asked for, else recognised ("" if none)
+    unsure: bool = False  # recognised, but unlike every class the model knows
 
 
 @dataclass
@@ -333,7 +334,8 @@ class Bridge:
                 with open(path, "wb") as f:
                     f.write(clip.data)
                 sounds.append(Sound(path, clip.seed, clip.duration, clip.sample_rate))
-            return Finished(job.id, Generated(sounds, decode_region(result.masks), result.sounds_like or ""))
+            return Finished(job.id, Generated(sounds, decode_region(result.masks), result.sounds_like or "",
+                                              result.unsure))
         except ProtocolError as exc:
             return Failed(job.id, exc.code, exc.message)
         except ValueError as exc:

@@ -20,7 +20,7 @@ class SOUNDING_UL_results(bpy.types.UIList):
     def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0):
         row = layout.row(align=True)
         row.label(text=os.path.basename(item.filepath), icon="SOUND")
-        like = f", like {item.sounds_like}" if item.sounds_like else ""
+        like = f", like {item.sounds_like}{' (unsure)' if item.unsure else ''}" if item.sounds_like else ""
         row.label(text=f"seed {item.seed}, {item.duration:.1f} s{like}")
         row.operator("sounding.play_result", text="", icon="PLAY").index = index
         row.operator("sounding.use_result", text="Use").index = index

@@ -37,6 +37,9 @@ class SoundingResult(bpy.types.PropertyGroup):
     sounds_like: StringProperty(name="Sounds Like",
                                 description="The class whose typical sound the model made: the one asked for, or "
                                             "else the one it recognised (empty when the model names no classes)")
+    unsure: BoolProperty(name="Unsure",
+                         description="The object is unlike every class the model knows: its class is a guess, so "
+                                     "name one in Sounds Like")
 
 
 class SoundingSettings(bpy.types.PropertyGroup):

@@ -16,6 +16,7 @@ from . import bridge as bridge_mod
 from . import placement, plan
 from .geometry import Capture
 from .sounding_protocol import constants
+from .sounding_protocol.client import UNSURE_NOTE
 from .sounding_protocol.endpoints import is_loopback
 
 #: Seconds between two drains of the event queue while a job runs (the timer returns None when none does).
@@ -204,9 +205,11 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
     for sound in generated.sounds:
         result = settings.results.add()
         result.filepath, result.seed, result.duration = sound.path, sound.seed, sound.duration
-        result.target, result.sounds_like = target, like
+        result.target, result.sounds_like, result.unsure = target, like, generated.unsure
     settings.active_result = len(settings.results) - len(generated.sounds)
-    running.message = f"{len(generated.sounds)} sound(s) generated" + (f", sounding like {like}." if like else ".")
+    unsure = f" ({UNSURE_NOTE.replace('sounds-like', 'Sounds Like')})" if generated.unsure else ""
+    running.message = f"{len(generated.sounds)} sound(s) generated" + (f", sounding like {like}{unsure}." if like
+                                                                      else ".")
     if running.place and generated.sounds:
         first = generated.sounds[0]
         try:

@@ -68,11 +68,13 @@ class Recognition:
 class GenerationOutput:
     """One request's result: a clip per variation, what the object prior recognised (best first), and the class
     whose typical sound the clips were moved toward (the one asked for, else the recognised one). A model without a
-    prior has neither."""
+    prior has neither. ``unsure``: a recognised class the clips were made as scored under the prior's
+    ``unsure_below`` (the picture is unlike every class the model knows)."""
 
     clips: list[np.ndarray]
     recognised: list[Recognition] = field(default_factory=list)
     sounds_like: str | None = None
+    unsure: bool = False
 
 
 @dataclass

@@ -15,7 +15,8 @@ Extensions to v1 (allowed by the contract: new optional fields; see docs/protoco
   the model's object prior found the selection nearest to (``label``, ``similarity``), best first, or ``[]``, and
   ``sounds_like``: the class the clips were made as (asked for, else recognised), or ``null``. For several objects
   made apart and mixed (a model with an object prior, nothing asked for), ``recognised`` has each object's class in
-  the objects' order and ``sounds_like`` joins them with " + ".
+  the objects' order and ``sounds_like`` joins them with " + ". ``unsure`` (bool) is true when a recognised class
+  the clips were made as scored too low to trust: the picture is unlike every class the model knows.
 """
 from .constants import PROTOCOL_VERSION
 from .errors import ProtocolError

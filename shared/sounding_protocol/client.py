@@ -77,6 +77,10 @@ class AudioClip:
     seed: int
 
 
+#: What a result's ``unsure`` means, worded for people (the add-on, ``sounding generate`` and the demo say it).
+UNSURE_NOTE = "unsure: a clicked object is unlike every class the model knows; name one with sounds-like to choose"
+
+
 @dataclass
 class RecognisedClass:
     """A class the model recognised the selection as (an optional result field; docs/protocol-extensions.md)."""
@@ -94,6 +98,8 @@ class GenerateResult:
     recognised: list[RecognisedClass]
     #: The class whose typical sound the clips were made as (asked for, else recognised); None without one.
     sounds_like: str | None = None
+    #: The recognised class scored too low to trust: the picture is unlike every class the model knows.
+    unsure: bool = False
 
 
 @dataclass
@@ -146,7 +152,8 @@ def generate_result(reply: Reply) -> GenerateResult:
                        duration=float(a["duration"]), seed=int(a["seed"])) for a in reply.header.get("audio", [])]
     sounds_like = reply.header.get("sounds_like")
     return GenerateResult(audio=audio, masks=masks_of(reply), header=reply.header, recognised=recognised_of(reply),
-                          sounds_like=None if sounds_like is None else str(sounds_like))
+                          sounds_like=None if sounds_like is None else str(sounds_like),
+                          unsure=reply.header.get("unsure") is True)
 
 
 def recognised_of(reply: Reply) -> list[RecognisedClass]:

@@ -202,12 +202,13 @@ class ObjectAwareGenerator(nn.Module):
 
     def _mix(self, layers: list[GenerationOutput]) -> GenerationOutput:
         """Each variation: the mean of its layers at one loudness; recognised: each layer's class, in the objects'
-        order; made as the layers' classes joined by " + "."""
+        order; made as the layers' classes joined by " + "; unsure when any layer is."""
         rate = self.config.mel.sample_rate
         clips = [np.mean([normalise_loudness(layer.clips[i], rate) for layer in layers], axis=0).astype(np.float32)
                  for i in range(len(layers[0].clips))]
         return GenerationOutput(clips, [layer.recognised[0] for layer in layers],
-                                " + ".join(layer.sounds_like for layer in layers))
+                                " + ".join(layer.sounds_like for layer in layers),
+                                any(layer.unsure for layer in layers))
 
     def _generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[GenerationOutput]:
         keys = {self.batch_key(r) for r in requests}
@@ -246,7 +247,8 @@ class ObjectAwareGenerator(nn.Module):
         results, start = [], 0
         for r, found in zip(requests, recognised):
             samples = int(round(r.duration * self.config.mel.sample_rate))
+            unsure = r.sounds_like is None and bool(found) and self.object_prior.unsure(found[0].similarity)
             results.append(GenerationOutput([audio[start + i, :samples].copy() for i in range(r.variations)],
-                                            found, self._made_as(r.sounds_like, found)))
+                                            found, self._made_as(r.sounds_like, found), unsure))
             start += r.variations
         return results

@@ -51,17 +51,23 @@ def check_strength(strength: float) -> None:
 
 class ObjectPrior(ModelMixin, ConfigMixin):
     """Per class: the mean pooled image feature and the typical condition of its training rows (unit length each),
-    and the ImageNet categories that picture it (in the config; an empty list for a class without any)."""
+    and the ImageNet categories that picture it (in the config; an empty list for a class without any).
+
+    ``unsure_below``: a best score (:meth:`similarities`) under it means the picture is unlike every class the prior
+    knows, so the class it is moved to is a guess a person should hear about (0: never unsure)."""
 
     @register_to_config
     def __init__(self, labels: list[str], image_dim: int, condition_dim: int, strength: float = 1.0,
-                 imagenet_categories: list[list[int]] | None = None, imagenet_weight: float = 0.0):
+                 imagenet_categories: list[list[int]] | None = None, imagenet_weight: float = 0.0,
+                 unsure_below: float = 0.0):
         super().__init__()
         if not labels or len(set(labels)) != len(labels):
             raise ValueError(f"the object prior needs distinct class labels, got {labels}")
         check_strength(strength)
         if imagenet_weight < 0:
             raise ValueError(f"the object prior's imagenet_weight must not be negative, got {imagenet_weight}")
+        if unsure_below < 0:
+            raise ValueError(f"the object prior's unsure_below must not be negative, got {unsure_below}")
         if imagenet_categories is not None and len(imagenet_categories) != len(labels):
             raise ValueError(f"{len(imagenet_categories)} lists of ImageNet categories for {len(labels)} classes")
         self.register_buffer("feature_means", torch.zeros(len(labels), image_dim))
@@ -70,7 +76,7 @@ class ObjectPrior(ModelMixin, ConfigMixin):
     @classmethod
     def fit(cls, labels: list[str], features: torch.Tensor, conditions: torch.Tensor, strength: float = 1.0,
             imagenet_categories: dict[str, Sequence[int]] | None = None, imagenet_weight: float = 0.0,
-            ) -> "ObjectPrior":
+            unsure_below: float = 0.0) -> "ObjectPrior":
         """From rows: each row's class label, pooled image features (R, image_dim) and condition (R, condition_dim).
         ``imagenet_categories``: the ImageNet categories of each class that has some (None: recognise by the class
         means alone)."""
@@ -80,7 +86,7 @@ class ObjectPrior(ModelMixin, ConfigMixin):
         categories = None if imagenet_categories is None else \
             [sorted(int(i) for i in imagenet_categories.get(label, ())) for label in classes]
         prior = cls(classes, features.shape[1], conditions.shape[1], strength, categories,
-                    imagenet_weight if categories is not None else 0.0)
+                    imagenet_weight if categories is not None else 0.0, unsure_below)
         index = torch.tensor([classes.index(label) for label in labels])
         for k in range(len(classes)):
             prior.feature_means[k] = F.normalize(F.normalize(features[index == k], dim=-1).mean(0), dim=0)
@@ -112,6 +118,10 @@ class ObjectPrior(ModelMixin, ConfigMixin):
                              "ImageNet probabilities of the features")
         scores = category_probabilities(imagenet, self.config.imagenet_categories, self.config.labels)
         return similarity + self.config.imagenet_weight * scores.to(similarity.dtype)
+
+    def unsure(self, similarity: float) -> bool:
+        """Whether a recognised class's score (:meth:`similarities`) is too low to trust."""
+        return similarity < self.config.unsure_below
 
     def recognise(self, features: torch.Tensor, imagenet: torch.Tensor | None = None) -> torch.Tensor:
         """(B, image_dim) pooled features -> (B,) index of the most similar class (:meth:`similarities`)."""

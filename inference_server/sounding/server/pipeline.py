@@ -124,5 +124,6 @@ def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
         mask_fields, mask_blobs = mask_parts(prepared.masks, first_blob=len(blobs) + 1)
         recognised = [{"label": r.label, "similarity": r.similarity} for r in output.recognised]
         replies.append(({"audio": audio, **mask_fields, "steps": generation.steps, "guidance": generation.guidance,
-                         "recognised": recognised, "sounds_like": output.sounds_like}, blobs + mask_blobs))
+                         "recognised": recognised, "sounds_like": output.sounds_like, "unsure": output.unsure},
+                        blobs + mask_blobs))
     return replies

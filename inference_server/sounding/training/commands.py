@@ -10,7 +10,7 @@ import numpy as np
 
 from sounding.cli import add_threads_option
 from sounding.training.config import (CLIP_RANKER_CANDIDATES, FOLEY_MINI_OBJECT_PRIOR_STRENGTH,
-                                      OBJECT_PRIOR_IMAGENET_WEIGHT)
+                                      OBJECT_PRIOR_IMAGENET_WEIGHT, OBJECT_PRIOR_UNSURE_BELOW)
 
 #: The bench's default clip: 4 s, the length Blender users ask for most (one beat of a shot).
 BENCH_DURATION = 4.0
@@ -37,6 +37,8 @@ def register(commands) -> None:
     prior.add_argument("--imagenet-weight", type=float, default=OBJECT_PRIOR_IMAGENET_WEIGHT,
                        help="weight of the image encoder's ImageNet classifier in recognising a class (0: class "
                             "means alone; ignored for encoders without one)")
+    prior.add_argument("--unsure-below", type=float, default=OBJECT_PRIOR_UNSURE_BELOW,
+                       help="a recognised class scoring under this is reported as unsure (0: never)")
     ranker = _fit_parser(commands, "fit-ranker", "clip ranker", "clip_ranker", fit_ranker_command)
     ranker.add_argument("--candidates", type=int, default=CLIP_RANKER_CANDIDATES,
                         help="clips made per clip kept (1: no choice, the first clip as without a ranker)")
@@ -94,10 +96,12 @@ def fit_prior_command(args: argparse.Namespace) -> int:
     from sounding.training.object_prior import fit_object_prior
 
     generator = load_generator(str(_model_directory(args.model)), fitted_parts=False)
-    prior = fit_object_prior(generator, read_rows(args.manifest, args.split), args.strength, args.imagenet_weight)
+    prior = fit_object_prior(generator, read_rows(args.manifest, args.split), args.strength, args.imagenet_weight,
+                             args.unsure_below)
     save_fitted_part(prior, args.model)
     print(json.dumps({"object_prior": str(args.model / OBJECT_PRIOR_DIR), "classes": len(prior.config.labels),
-                      "strength": prior.config.strength, "imagenet_weight": prior.config.imagenet_weight}))
+                      "strength": prior.config.strength, "imagenet_weight": prior.config.imagenet_weight,
+                      "unsure_below": prior.config.unsure_below}))
     return 0
 
 

@@ -222,6 +222,10 @@ FOLEY_MINI_OBJECT_PRIOR_STRENGTH = 1.0
 #: Chosen leaving each train picture out of the means in turn (single objects: 53.5 % at 0, 56.9 % at 0.5, 56.7 % at
 #: 1; scene objects 40.0 / 44.5 / 44.4 %) and on the val rows (70 / 74 / 76 %; docs/method.md, "What ImageNet knows").
 OBJECT_PRIOR_IMAGENET_WEIGHT = 0.5
+#: A recognised class scoring under this (cosine + the ImageNet term at the weight above) is reported as unsure. On
+#: the val rows 0.5 flags 11 of 50 single objects, 9 of them recognised wrong (0.6: 16, 12 wrong; 0.4: 1, 1 wrong);
+#: on test 27 of 176, 16 wrong (docs/method.md, "When the prior is unsure").
+OBJECT_PRIOR_UNSURE_BELOW = 0.5
 #: Clips the clip ranker chooses among for each clip kept. Asked for each class by name, in groups of 2, 3, 4 or 6
 #: of 12 clip seeds, the judge named the group's first clip right 74-79 % of the time and the one the ranker kept
 #: 82.9, 81.5, 85.7 and 81.0 % (docs/method.md, "The clip ranker"). Each candidate costs a UNet and a VAE pass.

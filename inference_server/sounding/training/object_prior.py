@@ -11,7 +11,7 @@ import torch
 from sounding.data.classes import IMAGENET_CATEGORIES
 from sounding.model.generator import ObjectAwareGenerator
 from sounding.model.object_prior import ObjectPrior, check_strength
-from sounding.training.config import OBJECT_PRIOR_IMAGENET_WEIGHT
+from sounding.training.config import OBJECT_PRIOR_IMAGENET_WEIGHT, OBJECT_PRIOR_UNSURE_BELOW
 from sounding.training.data import CHUNK, Row, load_image, load_masks
 
 #: A prior needs at least this many classes to tell objects apart.
@@ -30,17 +30,19 @@ def prior_rows(rows: list[Row]) -> list[Row]:
 
 @torch.no_grad()
 def fit_object_prior(generator: ObjectAwareGenerator, rows: list[Row], strength: float,
-                     imagenet_weight: float = OBJECT_PRIOR_IMAGENET_WEIGHT) -> ObjectPrior:
+                     imagenet_weight: float = OBJECT_PRIOR_IMAGENET_WEIGHT,
+                     unsure_below: float = OBJECT_PRIOR_UNSURE_BELOW) -> ObjectPrior:
     """Per class, the mean of the rows' pooled features and their typical condition (:func:`clicked_rows`). With an
     image encoder that has an ImageNet classifier, the classes of :data:`~sounding.data.classes.IMAGENET_CATEGORIES`
-    are also recognised by it, at ``imagenet_weight``."""
+    are also recognised by it, at ``imagenet_weight``. A best score under ``unsure_below`` is reported as unsure."""
     check_strength(strength)  # before the encoding, not after it
-    if imagenet_weight < 0:
-        raise ValueError(f"imagenet_weight must not be negative, got {imagenet_weight}")
+    if imagenet_weight < 0 or unsure_below < 0:
+        raise ValueError(f"imagenet_weight and unsure_below must not be negative, got {imagenet_weight} and "
+                         f"{unsure_below}")
     rows = prior_rows(rows)
     features, conditions = clicked_rows(generator, rows)
     prior = ObjectPrior.fit([row.label for row in rows], features, conditions, strength,
-                            imagenet_categories(generator), imagenet_weight)
+                            imagenet_categories(generator), imagenet_weight, unsure_below)
     return prior.to(generator.device)
 
 
