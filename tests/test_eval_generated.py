@@ -170,6 +170,14 @@ def test_a_model_with_an_object_prior_reports_how_often_it_recognised_the_class(
     assert main(["eval", "generated", "--model", str(model), "--data", str(data), "--judge", str(judge),
                  "--out", str(train), "--split", "train", "--modes", "mask", "--threads", "1"]) == 0
     assert json.loads((train / "metrics.json").read_text())["mask"]["prior_recognised_class"] > 0.5
+    # the ACC of rows the prior is unsure of, apart: here every row (no score reaches 10), none without a threshold
+    for unsure_below, expected in (("10", lambda acc: {"rows": LIMIT, "acc_unsure": acc}), ("0", lambda acc: None)):
+        assert main(["fit-prior", "--model", str(model), "--manifest", str(data / "manifest.csv"), "--threads", "1",
+                     "--unsure-below", unsure_below]) == 0
+        assert main(["eval", "generated", "--model", str(model), "--data", str(data), "--judge", str(judge),
+                     "--out", str(out), "--limit", str(LIMIT), "--modes", "mask", "--threads", "1"]) == 0
+        mask = json.loads((out / "metrics.json").read_text())["mask"]
+        assert mask.get("unsure") == expected(mask["acc"])
 
 
 def test_eval_classes_renders_each_class_by_name_and_compares_it_with_the_recordings(dataset_and_judge, tmp_path):

@@ -12,7 +12,8 @@ The clicked regions are the rows' exact masks (what the Blender add-on sends fro
 segmenter is given: then each region is that segmenter's mask after ``clicks`` clicks placed by the standard protocol
 (:func:`sounding.segmentation.clicks.next_click`) against the exact mask, as for a user clicking on an image, and
 each mode's metrics also give the regions' mean IoU. For a model with an object prior they also give
-``prior_recognised_class``: the share of labelled clips whose object the prior recognised as its class.
+``prior_recognised_class``: the share of labelled clips whose object the prior recognised as its class, and for
+single objects the ACC of the rows its reply marks ``unsure`` and of the others (``unsure``).
 
 Clips are written as ``<out>/<mode>/<row id>.wav`` with a ``<out>/<mode>.csv`` (audio_path, label) that
 ``sounding eval acc`` reads (for scenes: the one-click clips, labelled with the clicked class); the numbers go to
@@ -80,20 +81,33 @@ def _requests(items, generator, seed: int, variations: int) -> list[GenerationRe
             for image, region, text, objects in items]
 
 
-def _generate(generator, items: list[tuple], seeds: int) -> tuple[list[list[np.ndarray]], list[str | None]]:
+def _generate(generator, items: list[tuple], seeds: int
+              ) -> tuple[list[list[np.ndarray]], list[str | None], list[bool]]:
     """Per clip seed (``SEED``, ``SEED + 1``, ...), one clip per item: the seeds are an item's variations, so its
-    condition is encoded once. Also per item: the class the object prior recognised (None without a prior)."""
+    condition is encoded once. Also per item: the class the object prior recognised (None without a prior) and
+    whether it was unsure of it."""
     per_item = []
     for start in range(0, len(items), BATCH):
         per_item += generator.generate(_requests(items[start:start + BATCH], generator, SEED, seeds), lambda *_: None)
     clips = [[output.clips[n] for output in per_item] for n in range(seeds)]
-    return clips, [output.recognised[0].label if output.recognised else None for output in per_item]
+    return (clips, [output.recognised[0].label if output.recognised else None for output in per_item],
+            [output.unsure for output in per_item])
 
 
 def _recognition(recognised: list[str | None], labels: list[str | None]) -> dict:
     """The share of labelled items whose object the prior recognised as their class (nothing without a prior)."""
     pairs = [(r, label) for r, label in zip(recognised, labels) if label is not None and r is not None]
     return {"prior_recognised_class": round(sum(r == label for r, label in pairs) / len(pairs), 4)} if pairs else {}
+
+
+def _by_unsure(targets: list[tuple[Path, str]], unsure_ids: set[str], judge: Judge) -> dict:
+    """ACC of the clips of rows the prior was unsure of and of the others (nothing when it was never unsure)."""
+    if not unsure_ids:
+        return {}
+    parts = {name: [t for t in targets if (t[0].stem in unsure_ids) == flagged]
+             for name, flagged in (("unsure", True), ("sure", False))}
+    return {"unsure": {"rows": len(unsure_ids), **{f"acc_{name}": acc_of(part, judge).acc
+                                                   for name, part in parts.items() if part}}}
 
 
 def _write(out: Path, mode: str, ids: list[str], labels: list[str | None], clips: list[list[np.ndarray]],
@@ -134,11 +148,12 @@ def _single(generator, judge: Judge, data: Path, out: Path, mode: str, limit: in
             items.append((image, regions(image, truth, row["id"]), None, ()))
         else:
             items.append((image, None, row["caption"], ()))
-    clips, recognised = _generate(generator, items, seeds)
+    clips, recognised, unsure = _generate(generator, items, seeds)
     labels = [row["label"] for row in rows]
     targets = _write(out, mode, [row["id"] for row in rows], labels, clips, generator.info.sample_rate)
+    unsure_ids = {row["id"] for row, flagged in zip(rows, unsure) if flagged}
     return {**acc_of(targets, judge).to_dict(), "seeds": seeds, **_recognition(recognised, labels),
-            **regions.summary()}
+            **_by_unsure(targets, unsure_ids, judge), **regions.summary()}
 
 
 def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, regions: ClickedRegions,
@@ -161,7 +176,7 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, r
         items.append((image, masks[0] | masks[1], None, tuple(masks)))
         ids.append(f"{first['scene_id']}-both")
         labels.append(None)
-    clips, recognised = _generate(generator, items, seeds)
+    clips, recognised, _ = _generate(generator, items, seeds)
     _write(out, "scenes", ids, labels, clips, generator.info.sample_rate)
     index = {label: i for i, label in enumerate(judge.labels)}
     clicked = other = both = 0
