@@ -47,8 +47,9 @@ def safe_stem(name: str) -> str:
 def sound_name(owner: str, sounds_like: str = "") -> str:
     """Name of the Sound, Speaker and strip made from a result: "Sounding OWNER (CLASS)".
 
-    Fitted to Blender's name length here rather than cut by Blender mid-class or mid-character: the classes of a mix ("a + b + c")
-    are dropped from the end behind an ellipsis, and where even the first class does not fit the owner is cut.
+    Fitted to Blender's name length here rather than cut by Blender mid-class or mid-character: the classes of a mix
+    ("a + b + c") are dropped from the end behind an ellipsis, and where even the first class does not fit the owner
+    is cut.
     """
     name = f"Sounding {owner}"
     if not sounds_like:
