@@ -115,3 +115,20 @@ def test_recognised_classes_are_parsed_and_a_malformed_field_is_an_error():
     for bad in ([{"label": "dog"}], [{"label": "dog", "similarity": "high"}], 3):
         with pytest.raises(ProtocolError, match="recognised"):
             generate_result(Reply({**header, "recognised": bad}, []))
+
+
+def test_alternatives_are_the_recognised_classes_but_the_one_made():
+    from sounding_protocol.client import Reply, generate_result
+
+    recognised = [{"label": "dog", "similarity": 0.8}, {"label": "cow", "similarity": 0.5},
+                  {"label": "pig", "similarity": 0.4}]
+    header = {"type": "result", "id": "g", "audio": [], "masks": [], "recognised": recognised}
+
+    def alternatives(**fields):
+        return generate_result(Reply({**header, **fields}, [])).alternatives
+
+    assert alternatives(sounds_like="dog") == ["cow", "pig"]
+    assert alternatives(sounds_like="cow") == ["dog", "pig"]  # asked for by name: the best guess is offered
+    assert alternatives(sounds_like="bell") == ["dog", "cow", "pig"]
+    assert alternatives(sounds_like="dog + cow", recognised=recognised[:2]) == []  # one class per object: no choice
+    assert alternatives() == []  # a model without classes

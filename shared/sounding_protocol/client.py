@@ -18,8 +18,8 @@ from typing import Any, Callable, Sequence
 import zmq
 
 from .constants import (
-    DEFAULT_ENDPOINT, INTERNAL, OP_CANCEL, OP_GENERATE, OP_HEALTH, OP_SEGMENT, PROTOCOL_VERSION, TYPE_ERROR,
-    TYPE_PROGRESS, TYPE_RESULT,
+    DEFAULT_ENDPOINT, INTERNAL, LAYER_SEPARATOR, OP_CANCEL, OP_GENERATE, OP_HEALTH, OP_SEGMENT, PROTOCOL_VERSION,
+    TYPE_ERROR, TYPE_PROGRESS, TYPE_RESULT,
 )
 from .errors import ProtocolError
 from .framing import decode_header, encode_message
@@ -100,6 +100,15 @@ class GenerateResult:
     sounds_like: str | None = None
     #: The recognised class scored too low to trust: the picture is unlike every class the model knows.
     unsure: bool = False
+
+    @property
+    def alternatives(self) -> list[str]:
+        """Other classes the selection resembles, best first: what to offer as ``sounds_like`` when the clips sound
+        wrong. The recognised classes but the one made; none for a mix of several objects (``recognised`` then
+        holds one class per object, and ``sounds_like`` joins them)."""
+        if self.sounds_like is None or LAYER_SEPARATOR in self.sounds_like:
+            return []
+        return [entry.label for entry in self.recognised if entry.label != self.sounds_like]
 
 
 @dataclass

@@ -52,6 +52,8 @@ MAX_ID_CHARS = 64
 MAX_TEXT_CHARS = 256
 #: Longest class name a ``generate`` request's ``sounds_like`` may give (extension).
 MAX_CLASS_CHARS = 64
+#: Joins the classes of several objects made apart in a result's ``sounds_like`` ("piano + guitar"; extension).
+LAYER_SEPARATOR = " + "
 MAX_STEPS = 1000
 MAX_SEED = 2**63 - 1
 

@@ -11,6 +11,7 @@ from typing import Hashable, Sequence
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from sounding_protocol.constants import LAYER_SEPARATOR
 from torch import nn
 
 from sounding.audio.loudness import normalise_loudness
@@ -207,7 +208,7 @@ class ObjectAwareGenerator(nn.Module):
         clips = [np.mean([normalise_loudness(layer.clips[i], rate) for layer in layers], axis=0).astype(np.float32)
                  for i in range(len(layers[0].clips))]
         return GenerationOutput(clips, [layer.recognised[0] for layer in layers],
-                                " + ".join(layer.sounds_like for layer in layers),
+                                LAYER_SEPARATOR.join(layer.sounds_like for layer in layers),
                                 any(layer.unsure for layer in layers))
 
     def _generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[GenerationOutput]:
