@@ -204,15 +204,21 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         assert speaker.name == strip.name == f"Sounding Sphere ({recognised})"
 
         other = "drum" if recognised == "bell" else "bell"
-        scene.sounding.sounds_like = f" {other.upper()} "  # the reply spells it as the model does
-        assert bpy.ops.sounding.generate(place=False) == {"FINISHED"}
+        assert [a.name for a in scene.sounding.results[0].alternatives] == [other]  # what "Or like:" offers
+        assert bpy.ops.sounding.sound_as(label=f" {other.upper()} ") == {"FINISHED"}  # spelt as the model does
+        assert scene.sounding.sounds_like == other.upper()
         assert [(r.sounds_like, r.unsure) for r in scene.sounding.results] == [(recognised, True), (other, False)]
+        assert [a.name for a in scene.sounding.results[1].alternatives] == [recognised]
         assert addon.runtime.SESSION.notice == f"1 sound(s) generated, sounding like {other}."  # asked: no guess
         assert bpy.ops.sounding.use_result(index=1) == {"FINISHED"}
         assert {s.name for s in addon.placement.strips(scene)} == {f"Sounding Sphere ({c})" for c in ("bell", "drum")}
 
-        scene.sounding.sounds_like = "tuba"
         before = scene_state(scene)
+        with pytest.raises(RuntimeError, match="'tuba' is not one of the model's classes: bell, drum"):
+            bpy.ops.sounding.sound_as(label="tuba")
+        assert scene_state(scene) == before and len(scene.sounding.results) == 2
+        assert scene.sounding.sounds_like == other.upper()  # put back: the refused class is not kept
+        scene.sounding.sounds_like = "tuba"
         with pytest.raises(RuntimeError, match="'tuba' is not one of the model's classes: bell, drum"):
             bpy.ops.sounding.generate(place=True)
         assert scene_state(scene) == before and len(scene.sounding.results) == 2

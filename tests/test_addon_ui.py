@@ -72,6 +72,10 @@ def test_panels_draw_everything_they_name(addon):
     known.add().name = "dog"
     assert ("prop_search", "sounds_like") in draw(addon.panels.SOUNDING_PT_view3d, bpy.context)
     known.clear()
+    assert ("operator", "sounding.sound_as") not in log  # the result has no alternatives
+    result.alternatives.add().name = "cat"
+    log = draw(addon.panels.SOUNDING_PT_view3d, bpy.context)
+    assert ("operator", "sounding.sound_as") in log and ("label", "Or like:") in log
     for ui_list, items, active in ((addon.panels.SOUNDING_UL_objects, settings.objects, "active_object"),
                                    (addon.panels.SOUNDING_UL_results, settings.results, "active_result")):
         log = []

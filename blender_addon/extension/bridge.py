@@ -139,6 +139,7 @@ class Generated:
     region: np.ndarray | None  # (H, W) bool: the union of the objects' masks, as the server saw them
     sounds_like: str = ""  # the class the sounds were made as: asked for, else recognised ("" if none)
     unsure: bool = False  # recognised, but unlike every class the model knows
+    alternatives: list[str] = field(default_factory=list)  # other classes it resembles, best first
 
 
 @dataclass
@@ -335,7 +336,7 @@ class Bridge:
                     f.write(clip.data)
                 sounds.append(Sound(path, clip.seed, clip.duration, clip.sample_rate))
             return Finished(job.id, Generated(sounds, decode_region(result.masks), result.sounds_like or "",
-                                              result.unsure))
+                                              result.unsure, result.alternatives))
         except ProtocolError as exc:
             return Failed(job.id, exc.code, exc.message)
         except ValueError as exc:

@@ -212,6 +212,39 @@ class SOUNDING_OT_health(bpy.types.Operator):
         return report_outcome(self, running, bool(failed))
 
 
+def generate(operator, context, place: bool = False) -> set[str]:
+    """Send the clicked selection with the scene's settings; the operator reports what became of it."""
+    scene = context.scene
+    settings = scene.sounding
+    image = settings.image
+    objects = bridge.selections(clicked_objects(settings), settings.text, capture_of(image))
+    if not objects:
+        operator.report({"ERROR"}, "Click an object in the image first (or give a text hint)")
+        return {"CANCELLED"}
+    try:
+        data = capture.image_data(image)
+    except ValueError as exc:
+        operator.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    target = first_target(settings)
+    options = {"duration": settings.duration, "seed": settings.seed, "variations": settings.variations,
+               "steps": settings.steps or None, "guidance": settings.guidance or None,
+               "sounds_like": settings.sounds_like.strip() or None}
+    job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
+                     label=target.name if target else image.name, timeout=runtime.preferences(context).timeout)
+    running = runtime.Running(job, scene=scene.name, image=image.name, target=target.name if target else "",
+                              place=place)
+    try:
+        runtime.submit(context, running, waits(operator))
+    except runtime.UserError as exc:
+        operator.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    if running.outcome is None:
+        operator.report({"INFO"}, "Generating...")
+        return {"FINISHED"}
+    return report_outcome(operator, running, isinstance(running.outcome, bridge.Failed))
+
+
 class SOUNDING_OT_generate(bpy.types.Operator):
     """Generate the sound of the clicked objects"""
 
@@ -229,35 +262,34 @@ class SOUNDING_OT_generate(bpy.types.Operator):
         return context.scene.sounding.image is not None and runtime.SESSION.generation() is None
 
     def execute(self, context):
-        scene = context.scene
-        settings = scene.sounding
-        image = settings.image
-        objects = bridge.selections(clicked_objects(settings), settings.text, capture_of(image))
-        if not objects:
-            self.report({"ERROR"}, "Click an object in the image first (or give a text hint)")
+        return generate(self, context, self.place)
+
+
+class SOUNDING_OT_sound_as(bpy.types.Operator):
+    """Generate the clicked objects' sound again as this class (sets Sounds Like)"""
+
+    bl_idname = "sounding.sound_as"
+    bl_label = "Sound As"
+    bl_options = {"REGISTER", "UNDO"}
+
+    label: StringProperty(name="Class", description="A class of the model's, such as one a result also resembles")
+    wait: BoolProperty(name="Wait", description="Block until the sounds arrive (default in background mode)",
+                       options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        return SOUNDING_OT_generate.poll(context)
+
+    def execute(self, context):
+        if not self.label.strip():
+            self.report({"ERROR"}, "Name the class to sound like")
             return {"CANCELLED"}
-        try:
-            data = capture.image_data(image)
-        except ValueError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        target = first_target(settings)
-        options = {"duration": settings.duration, "seed": settings.seed, "variations": settings.variations,
-                   "steps": settings.steps or None, "guidance": settings.guidance or None,
-                   "sounds_like": settings.sounds_like.strip() or None}
-        job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
-                         label=target.name if target else image.name, timeout=runtime.preferences(context).timeout)
-        running = runtime.Running(job, scene=scene.name, image=image.name, target=target.name if target else "",
-                                  place=self.place)
-        try:
-            runtime.submit(context, running, waits(self))
-        except runtime.UserError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        if running.outcome is None:
-            self.report({"INFO"}, "Generating...")
-            return {"FINISHED"}
-        return report_outcome(self, running, isinstance(running.outcome, bridge.Failed))
+        settings = context.scene.sounding
+        before, settings.sounds_like = settings.sounds_like, self.label.strip()
+        outcome = generate(self, context)
+        if "CANCELLED" in outcome:
+            settings.sounds_like = before
+        return outcome
 
 
 class SOUNDING_OT_cancel(bpy.types.Operator):
@@ -343,8 +375,8 @@ class SOUNDING_OT_stop_preview(bpy.types.Operator):
 
 classes = (
     SOUNDING_OT_capture, SOUNDING_OT_use_image, SOUNDING_OT_add_point, SOUNDING_OT_remove_object,
-    SOUNDING_OT_clear_objects, SOUNDING_OT_health, SOUNDING_OT_generate, SOUNDING_OT_cancel, SOUNDING_OT_use_result,
-    SOUNDING_OT_play_result, SOUNDING_OT_stop_preview,
+    SOUNDING_OT_clear_objects, SOUNDING_OT_health, SOUNDING_OT_generate, SOUNDING_OT_sound_as, SOUNDING_OT_cancel,
+    SOUNDING_OT_use_result, SOUNDING_OT_play_result, SOUNDING_OT_stop_preview,
 )
 
 

@@ -84,6 +84,12 @@ class SoundingPanel:
 
         if settings.results:
             layout.template_list("SOUNDING_UL_results", "", settings, "results", settings, "active_result", rows=3)
+            active = settings.results[min(settings.active_result, len(settings.results) - 1)]
+            if active.alternatives:  # one click remakes the selection as a class the object also resembles
+                row = layout.row(align=True)
+                row.label(text="Or like:")
+                for alternative in active.alternatives:
+                    row.operator("sounding.sound_as", text=alternative.name).label = alternative.name
             layout.operator("sounding.stop_preview", icon="SNAP_FACE")
 
 

@@ -7,6 +7,8 @@ import re
 from typing import Iterable
 from urllib.parse import urlsplit
 
+from .sounding_protocol.constants import LAYER_SEPARATOR
+
 LOCAL_HOST_NAMES = ("localhost",)
 # The shortest of the names a result gets: a strip's, 64 bytes of UTF-8 with a 2-byte type code and the NUL (a Sound's
 # and a Speaker's hold 63 bytes in 4.5, 255 in 5.0); one name for all three keeps them alike.
@@ -54,9 +56,9 @@ def sound_name(owner: str, sounds_like: str = "") -> str:
     name = f"Sounding {owner}"
     if not sounds_like:
         return _fit(name, MAX_NAME_BYTES)
-    classes = sounds_like.split(" + ")
+    classes = sounds_like.split(LAYER_SEPARATOR)
     for kept in range(len(classes), 0, -1):
-        like = " + ".join(classes[:kept] + ([ELLIPSIS] if kept < len(classes) else []))
+        like = LAYER_SEPARATOR.join(classes[:kept] + ([ELLIPSIS] if kept < len(classes) else []))
         if _size(f"{name} ({like})") <= MAX_NAME_BYTES:
             return f"{name} ({like})"
     suffix = f" ({like})"

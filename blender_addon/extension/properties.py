@@ -28,6 +28,10 @@ class SoundingObject(bpy.types.PropertyGroup):
     text: StringProperty(name="Hint", description="Optional text hint for this object, such as \"siren\"")
 
 
+class SoundingClass(bpy.types.PropertyGroup):
+    """One class the server's model knows (its ``name``): what Sounds Like offers."""
+
+
 class SoundingResult(bpy.types.PropertyGroup):
     filepath: StringProperty(name="File", subtype="FILE_PATH")
     seed: IntProperty(name="Seed")
@@ -40,6 +44,9 @@ class SoundingResult(bpy.types.PropertyGroup):
     unsure: BoolProperty(name="Unsure",
                          description="The object is unlike every class the model knows: its class is a guess, so "
                                      "name one in Sounds Like")
+    alternatives: CollectionProperty(type=SoundingClass, name="Alternatives",
+                                     description="Other classes the object resembles, best first: what to make it "
+                                                 "sound like when this sound is wrong")
 
 
 class SoundingSettings(bpy.types.PropertyGroup):
@@ -69,11 +76,7 @@ class SoundingSettings(bpy.types.PropertyGroup):
     active_result: IntProperty(name="Active Result", default=0, min=0)
 
 
-class SoundingClass(bpy.types.PropertyGroup):
-    """One class the server's model knows (its ``name``): what Sounds Like offers."""
-
-
-classes = (SoundingPoint, SoundingObject, SoundingResult, SoundingSettings, SoundingClass)
+classes = (SoundingPoint, SoundingObject, SoundingClass, SoundingResult, SoundingSettings)
 
 
 def register():

@@ -206,6 +206,8 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
         result = settings.results.add()
         result.filepath, result.seed, result.duration = sound.path, sound.seed, sound.duration
         result.target, result.sounds_like, result.unsure = target, like, generated.unsure
+        for label in generated.alternatives:
+            result.alternatives.add().name = label
     settings.active_result = len(settings.results) - len(generated.sounds)
     unsure = f" ({UNSURE_NOTE.replace('sounds-like', 'Sounds Like')})" if generated.unsure else ""
     running.message = f"{len(generated.sounds)} sound(s) generated" + (f", sounding like {like}{unsure}." if like
