@@ -223,8 +223,9 @@ def test_a_recording_is_nearest_to_itself_and_silence_has_no_signature(tmp_path)
     assert signatures(np.zeros(rate), rate) is None and _nearest(None, torch.stack([a])) == 0.0
 
 
-def _recognised(generator, prior, rows, clips, scene: bool) -> list[bool] | None:
-    """Whether ``prior`` names each (scene or single) row's class, clicked on its exact mask; None without rows."""
+def _recognised(generator, prior, rows, clips, scene: bool, top3: bool = False) -> list[bool] | None:
+    """Whether ``prior`` names each (scene or single) row's class, clicked on its exact mask (``top3``: among its
+    three most similar classes); None without rows."""
     chosen = [(row, clip) for row, clip in zip(rows, clips) if bool(clip.scene_id) == scene]
     if not chosen:
         return None
@@ -232,6 +233,9 @@ def _recognised(generator, prior, rows, clips, scene: bool) -> list[bool] | None
                                   [load_masks(row.masks) for row, _ in chosen], object_prior=False)
     imagenet = generator.image_encoder.imagenet_probabilities(encoded.features) if prior.uses_imagenet else None
     named = [prior.config.labels[k] for k in prior.recognise(encoded.features, imagenet).tolist()]
+    if top3:
+        offered = prior.similarities(encoded.features, imagenet).topk(3, dim=-1).indices.tolist()
+        return [clip.label in [prior.config.labels[k] for k in ks] for ks, (_, clip) in zip(offered, chosen)]
     return [label == clip.label for label, (_, clip) in zip(named, chosen)]
 
 
@@ -251,7 +255,7 @@ def test_eval_recognition_leaves_each_train_picture_out_of_the_class_means(datas
     data, _ = dataset_and_judge
     out = tmp_path / "recognition.json"
     assert main(["eval", "recognition", "--model", "tiny", "--data", str(data), "--weights", "0", "--out", str(out),
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--unsure-below", "0", "2"]) == 0
     result = json.loads(out.read_text())
     assert result["imagenet_classifier"] is False and list(result["weights"]) == ["0.0"]
     shares = result["weights"]["0.0"]
@@ -263,6 +267,12 @@ def test_eval_recognition_leaves_each_train_picture_out_of_the_class_means(datas
     full = fit_object_prior(generator, train_rows, 1.0)
     for scene, key in ((False, "single"), (True, "scene")):
         assert shares["test"][key] == _share(_recognised(generator, full, test_rows, test_clips, scene))
+        assert shares["test"][f"{key}_top3"] == _share(_recognised(generator, full, test_rows, test_clips, scene,
+                                                                   top3=True))
+        assert shares["test"][f"{key}_top3"] >= shares["test"][key]
+        hits = _recognised(generator, full, test_rows, test_clips, scene)
+        assert shares["test"]["unsure"]["0.0"][key] == {"flagged": 0, "wrong": 0}
+        assert shares["test"]["unsure"]["2.0"][key] == {"flagged": len(hits), "wrong": hits.count(False)}  # cosine < 2
     pictures = [picture_of(row) for row in train_clips]
     hits = {False: [], True: []}
     for picture in sorted(set(pictures)):

@@ -13,6 +13,8 @@ from sounding.data.commands import DEFAULT_DATA_DIR
 DEFAULT_JUDGE_DIR = Path("data/judge")
 #: The ImageNet weights ``sounding eval recognition`` scores unless told: around the shipped 0.5.
 RECOGNITION_WEIGHTS = [0.0, 0.1, 0.5, 1.0]
+#: The unsure thresholds it counts unless told: around the shipped 0.5.
+RECOGNITION_UNSURE_BELOW = [0.4, 0.5, 0.6, 0.7]
 
 
 def register(commands) -> None:
@@ -71,6 +73,8 @@ def register(commands) -> None:
         "ImageNet weight (train rows with their own picture left out of the class means, val, test; no audio)")
     recognition.add_argument("--weights", type=float, nargs="+", default=RECOGNITION_WEIGHTS,
                              help="ImageNet weights to score (default: %(default)s)")
+    recognition.add_argument("--unsure-below", type=float, nargs="*", default=RECOGNITION_UNSURE_BELOW,
+                             help="thresholds whose unsure flags to count (default: %(default)s)")
     recognition.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
 
 
@@ -139,5 +143,5 @@ def _classes(args: argparse.Namespace) -> int:
 def _recognition(args: argparse.Namespace) -> int:
     from sounding.evaluation.recognition import evaluate_recognition
 
-    _report(evaluate_recognition(args.model, args.data, args.weights), args.out)
+    _report(evaluate_recognition(args.model, args.data, args.weights, args.unsure_below), args.out)
     return 0

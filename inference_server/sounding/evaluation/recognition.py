@@ -8,8 +8,11 @@ split's single objects, as ``sounding fit-prior`` computes them, and each ``imag
   of a rendered model counting as one picture, so the many train pictures can choose the weight. A class with a
   single train picture cannot be named while that picture is left out;
 - ``val`` and ``test``: rows against the means of all train single objects.
-Single objects and scene objects are counted apart. With an image encoder without an ImageNet classifier only
-weight 0 can be asked for.
+Single objects and scene objects are counted apart, each also as the share of rows whose class is among the
+``RECOGNISED_CLASSES`` most similar (``single_top3``, ``scene_top3``): the classes a result offers a person to choose
+from. ``unsure``: per threshold, the rows whose best score is under it (what a result would flag as unsure,
+``ObjectPrior.unsure_below``) and how many of those are recognised wrong, so that a threshold can be chosen on the
+train rows and val. With an image encoder without an ImageNet classifier only weight 0 can be asked for.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import torch.nn.functional as F
 from sounding.data.build import MANIFEST_NAME
 from sounding.data.images import image_group
 from sounding.data.manifest import ClipRow, read_manifest
+from sounding.model.generator import RECOGNISED_CLASSES
 from sounding.model.object_prior import ObjectPrior, category_probabilities
 from sounding.training.data import Row
 from sounding.training.object_prior import MIN_CLASSES, clicked_rows, imagenet_categories
@@ -40,11 +44,26 @@ def picture_of(row: ClipRow) -> str:
     return image_group(root, Path(path)) if path else row.image_path
 
 
-def _shares(correct: torch.Tensor, scene: torch.Tensor) -> dict[str, float | None]:
-    def share(chosen):
+def _shares(scores: torch.Tensor, truth: torch.Tensor, scene: torch.Tensor,
+            unsure_below: Sequence[float]) -> dict[str, float | dict | None]:
+    """Shares of rows whose class scores highest, and of rows whose class is among the classes a result offers;
+    per threshold in ``unsure_below``, how many rows a result would flag as unsure and how many of those are
+    recognised wrong."""
+    top = scores.topk(min(RECOGNISED_CLASSES, scores.shape[1]), dim=-1)
+    right = top.indices[:, 0] == truth
+    found = {"": right, f"_top{RECOGNISED_CLASSES}": (top.indices == truth[:, None]).any(-1)}
+    kinds = (("single", ~scene), ("scene", scene))
+
+    def share(correct, chosen):
         return round(float(correct[chosen].float().mean()), 4) if bool(chosen.any()) else None
 
-    return {"single": share(~scene), "scene": share(scene)}
+    shares: dict[str, float | dict | None] = {f"{kind}{suffix}": share(correct, chosen)
+                                              for suffix, correct in found.items() for kind, chosen in kinds}
+    flagged = {threshold: top.values[:, 0] < threshold for threshold in unsure_below}
+    shares["unsure"] = {str(threshold): {kind: {"flagged": int((flag & chosen).sum()),
+                                                "wrong": int((flag & chosen & ~right).sum())}
+                                         for kind, chosen in kinds} for threshold, flag in flagged.items()}
+    return shares
 
 
 def _class_indices(rows: list[ClipRow], classes: list[str]) -> torch.Tensor:
@@ -70,13 +89,16 @@ def _cosines_without_own_picture(features: torch.Tensor, labels: torch.Tensor, s
 
 
 @torch.no_grad()
-def evaluate_recognition(model: str, data: Path, weights: Sequence[float]) -> dict:
-    """Recognition shares per ImageNet weight (module docstring)."""
+def evaluate_recognition(model: str, data: Path, weights: Sequence[float],
+                         unsure_below: Sequence[float] = ()) -> dict:
+    """Recognition shares per ImageNet weight, and what each ``unsure_below`` threshold flags (module docstring)."""
     data = Path(data)
     if not (data / MANIFEST_NAME).exists():
         raise FileNotFoundError(f"{data / MANIFEST_NAME} not found: run `sounding data build --out {data}` first")
     if not weights or any(w < 0 for w in weights):
         raise ValueError(f"give one or more ImageNet weights, none negative; got {list(weights)}")
+    if any(t < 0 for t in unsure_below):
+        raise ValueError(f"unsure thresholds must not be negative, got {list(unsure_below)}")
     from sounding.model.loading import load_generator
 
     generator = load_generator(model, fitted_parts=False)
@@ -113,7 +135,7 @@ def evaluate_recognition(model: str, data: Path, weights: Sequence[float]) -> di
         if rows[split]:
             features, _, truth, scene = encode(split)
             scored[split] = (means.similarities(features.float()), imagenet(features), truth, scene)
-    results = {str(weight): {name: _shares((cosines + weight * extra).argmax(-1) == truth, scene)
+    results = {str(weight): {name: _shares(cosines + weight * extra, truth, scene, unsure_below)
                              for name, (cosines, extra, truth, scene) in scored.items()} for weight in weights}
     return {"model": generator.config.name, "classes": len(classes), "imagenet_classifier": categories is not None,
             "train_pictures": len(set(pictures)),
