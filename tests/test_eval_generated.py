@@ -273,6 +273,9 @@ def test_eval_recognition_leaves_each_train_picture_out_of_the_class_means(datas
         hits = _recognised(generator, full, test_rows, test_clips, scene)
         assert shares["test"]["unsure"]["0.0"][key] == {"flagged": 0, "wrong": 0}
         assert shares["test"]["unsure"]["2.0"][key] == {"flagged": len(hits), "wrong": hits.count(False)}  # cosine < 2
+    flags = shares["train_picture_left_out"]["unsure"]["2.0"]["single"]  # every row, so wrong / flagged = 1 - share
+    assert flags["flagged"] and shares["suggested_unsure_below"] == (2.0 if flags["wrong"] >= 0.8 * flags["flagged"]
+                                                                     else None)
     pictures = [picture_of(row) for row in train_clips]
     hits = {False: [], True: []}
     for picture in sorted(set(pictures)):
@@ -316,3 +319,14 @@ def test_eval_recognition_weighs_an_imagenet_classifier_as_the_prior_does(datase
         for scene, key in ((False, "single"), (True, "scene")):
             expected = _share(_recognised(generator, prior, test_rows, test_clips, scene))
             assert result["weights"][str(weight)]["test"][key] == expected
+
+
+def test_the_suggested_unsure_threshold_is_the_highest_whose_flags_are_mostly_wrong_recognitions():
+    from sounding.evaluation.recognition import _suggested_threshold
+
+    def counts(flagged, wrong):
+        return {"single": {"flagged": flagged, "wrong": wrong}, "scene": {"flagged": 99, "wrong": 99}}
+
+    assert _suggested_threshold({"0.4": counts(10, 9), "0.5": counts(20, 16), "0.6": counts(30, 20)}) == 0.5
+    assert _suggested_threshold({"0.4": counts(0, 0), "0.5": counts(20, 10)}) is None  # scene rows do not count
+    assert _suggested_threshold({}) is None

@@ -11,8 +11,9 @@ split's single objects, as ``sounding fit-prior`` computes them, and each ``imag
 Single objects and scene objects are counted apart, each also as the share of rows whose class is among the
 ``RECOGNISED_CLASSES`` most similar (``single_top3``, ``scene_top3``): the classes a result offers a person to choose
 from. ``unsure``: per threshold, the rows whose best score is under it (what a result would flag as unsure,
-``ObjectPrior.unsure_below``) and how many of those are recognised wrong, so that a threshold can be chosen on the
-train rows and val. With an image encoder without an ImageNet classifier only weight 0 can be asked for.
+``ObjectPrior.unsure_below``) and how many of those are recognised wrong; ``suggested_unsure_below`` is the highest
+threshold whose flags are mostly right on the train rows (``UNSURE_FLAGS_WRONG``), for ``sounding fit-prior
+--unsure-below``. With an image encoder without an ImageNet classifier only weight 0 can be asked for.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from sounding.data.manifest import ClipRow, read_manifest
 from sounding.model.generator import RECOGNISED_CLASSES
 from sounding.model.object_prior import ObjectPrior, category_probabilities
 from sounding.training.data import Row
+from sounding.training.config import UNSURE_FLAGS_WRONG
 from sounding.training.object_prior import MIN_CLASSES, clicked_rows, imagenet_categories
 
 SPLITS = ("train", "val", "test")
@@ -88,6 +90,14 @@ def _cosines_without_own_picture(features: torch.Tensor, labels: torch.Tensor, s
     return cosines
 
 
+def _suggested_threshold(unsure: dict[str, dict]) -> float | None:
+    """The highest threshold whose flagged train single objects are recognised wrong at least
+    ``UNSURE_FLAGS_WRONG`` of the time; None when no threshold flags any so."""
+    single = {float(t): counts["single"] for t, counts in unsure.items()}
+    return max((t for t, c in single.items() if c["flagged"] and c["wrong"] >= UNSURE_FLAGS_WRONG * c["flagged"]),
+               default=None)
+
+
 @torch.no_grad()
 def evaluate_recognition(model: str, data: Path, weights: Sequence[float],
                          unsure_below: Sequence[float] = ()) -> dict:
@@ -137,6 +147,8 @@ def evaluate_recognition(model: str, data: Path, weights: Sequence[float],
             scored[split] = (means.similarities(features.float()), imagenet(features), truth, scene)
     results = {str(weight): {name: _shares(cosines + weight * extra, truth, scene, unsure_below)
                              for name, (cosines, extra, truth, scene) in scored.items()} for weight in weights}
+    for shares in results.values():
+        shares["suggested_unsure_below"] = _suggested_threshold(shares["train_picture_left_out"]["unsure"])
     return {"model": generator.config.name, "classes": len(classes), "imagenet_classifier": categories is not None,
             "train_pictures": len(set(pictures)),
             "rows": {name: {"single": int((~scene).sum()), "scene": int(scene.sum())}

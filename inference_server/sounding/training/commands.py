@@ -38,7 +38,8 @@ def register(commands) -> None:
                        help="weight of the image encoder's ImageNet classifier in recognising a class (0: class "
                             "means alone; ignored for encoders without one)")
     prior.add_argument("--unsure-below", type=float, default=OBJECT_PRIOR_UNSURE_BELOW,
-                       help="a recognised class scoring under this is reported as unsure (0: never)")
+                       help="a recognised class scoring under this is reported as unsure (0: never; "
+                            "`sounding eval recognition` suggests one)")
     ranker = _fit_parser(commands, "fit-ranker", "clip ranker", "clip_ranker", fit_ranker_command)
     ranker.add_argument("--candidates", type=int, default=CLIP_RANKER_CANDIDATES,
                         help="clips made per clip kept (1: no choice, the first clip as without a ranker)")

@@ -224,8 +224,12 @@ FOLEY_MINI_OBJECT_PRIOR_STRENGTH = 1.0
 OBJECT_PRIOR_IMAGENET_WEIGHT = 0.5
 #: A recognised class scoring under this (cosine + the ImageNet term at the weight above) is reported as unsure. On
 #: the val rows 0.5 flags 11 of 50 single objects, 9 of them recognised wrong (0.6: 16, 12 wrong; 0.4: 1, 1 wrong);
-#: on test 27 of 176, 16 wrong (docs/method.md, "When the prior is unsure").
+#: on test 27 of 176, 16 wrong (docs/method.md, "When the prior is unsure"). The rule below gives it too.
 OBJECT_PRIOR_UNSURE_BELOW = 0.5
+#: How often a flag should be right: ``sounding eval recognition`` suggests the highest threshold whose flagged train
+#: single objects, each with its picture left out of the class means, are recognised wrong at least this often (for
+#: foley-mini 0.5 flags 114, 80.7 % wrong; 0.6 flags 192, 76.0 % wrong).
+UNSURE_FLAGS_WRONG = 0.8
 #: Clips the clip ranker chooses among for each clip kept. Asked for each class by name, in groups of 2, 3, 4 or 6
 #: of 12 clip seeds, the judge named the group's first clip right 74-79 % of the time and the one the ranker kept
 #: 82.9, 81.5, 85.7 and 81.0 % (docs/method.md, "The clip ranker"). Each candidate costs a UNet and a VAE pass.
