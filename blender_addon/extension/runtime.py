@@ -16,7 +16,7 @@ from . import bridge as bridge_mod
 from . import placement, plan
 from .geometry import Capture
 from .sounding_protocol import constants
-from .sounding_protocol.client import UNSURE_NOTE
+from .sounding_protocol.client import unsure_note
 from .sounding_protocol.endpoints import is_loopback
 
 #: Seconds between two drains of the event queue while a job runs (the timer returns None when none does).
@@ -209,7 +209,7 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
         for label in generated.alternatives:
             result.alternatives.add().name = label
     settings.active_result = len(settings.results) - len(generated.sounds)
-    unsure = f" ({UNSURE_NOTE.replace('sounds-like', 'Sounds Like')})" if generated.unsure else ""
+    unsure = f" ({unsure_note('Sounds Like')})" if generated.unsure else ""
     running.message = f"{len(generated.sounds)} sound(s) generated" + (f", sounding like {like}{unsure}." if like
                                                                       else ".")
     if running.place and generated.sounds:

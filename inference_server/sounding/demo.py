@@ -26,7 +26,7 @@ from sounding.data.renders import extract_model
 from sounding.registry import DEFAULT_MODEL
 from sounding.segmentation.clicks import interior_point
 from sounding.segmentation.renders import FURNITURE_PACK, Placement, StagedScene, furniture_pack, render_staged
-from sounding_protocol.client import UNSURE_NOTE, ObjectSelection, SoundingClient
+from sounding_protocol.client import ObjectSelection, SoundingClient, unsure_note
 
 #: Seconds to wait for the server to load its model and answer ``health`` with status "ok".
 STARTUP_TIMEOUT = 300.0
@@ -244,7 +244,7 @@ def run_scene(client: SoundingClient, scene: Scene, frame: Frame, index: int, ou
         print("  recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised))
     if result.sounds_like:
         print(f"  made to sound like: {result.sounds_like}" + (" (asked for by name)" if scene.sounds_like else "")
-              + (f" ({UNSURE_NOTE})" if result.unsure else ""))
+              + (f" ({unsure_note()})" if result.unsure else ""))
     return {"scene": scene, "picture": PICTURES[scene.picture], "mask": f"{stem}_mask.png", "clips": clips,
             "seconds": seconds, "scores": [m.score for m in result.masks], "objects": len(clicked),
             "clicks": len(clicks), "recognised": [r.label for r in result.recognised],
@@ -273,7 +273,7 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
         if r["recognised"]:
             hint += f" &middot; recognised as {html.escape(', '.join(r['recognised']))} (the model's object prior)"
         if r["sounds_like"]:
-            asked = " (asked for by name)" if scene.sounds_like else f" ({UNSURE_NOTE})" if r["unsure"] else ""
+            asked = " (asked for by name)" if scene.sounds_like else f" ({unsure_note()})" if r["unsure"] else ""
             hint += f" &middot; made to sound like <b>{html.escape(r['sounds_like'])}</b>{asked}"
         rows.append(
             f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "

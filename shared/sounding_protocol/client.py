@@ -77,8 +77,10 @@ class AudioClip:
     seed: int
 
 
-#: What a result's ``unsure`` means, worded for people (the add-on, ``sounding generate`` and the demo say it).
-UNSURE_NOTE = "unsure: a clicked object is unlike every class the model knows; name one with sounds-like to choose"
+def unsure_note(option: str = "sounds-like") -> str:
+    """What a result's ``unsure`` means, worded for people, naming the client's own ``option`` for a class (the
+    add-on's "Sounds Like"; ``sounding generate`` and the demo say "sounds-like")."""
+    return f"unsure: a clicked object is unlike every class the model knows; name one with {option} to choose"
 
 
 @dataclass

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from sounding_protocol.client import (
-    UNSURE_NOTE, CurveKeys, ObjectSelection, Reply, SoundingClient, generate_message, generate_result, masks_of,
-    segment_message,
+    CurveKeys, ObjectSelection, Reply, SoundingClient, generate_message, generate_result, masks_of,
+    segment_message, unsure_note,
 )
 from sounding_protocol.constants import OP_GENERATE, OP_SEGMENT, PROTOCOL_VERSION
 from sounding_protocol.errors import ProtocolError
@@ -43,7 +43,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"{path}: {clip.duration:.2f} s at {clip.sample_rate} Hz, seed {clip.seed}")
     if result.recognised:
         print("recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised)
-              + f"; made to sound like {result.sounds_like}" + (f" ({UNSURE_NOTE})" if result.unsure else ""))
+              + f"; made to sound like {result.sounds_like}" + (f" ({unsure_note()})" if result.unsure else ""))
     return 0
 
 
