@@ -212,8 +212,9 @@ class SOUNDING_OT_health(bpy.types.Operator):
         return report_outcome(self, running, bool(failed))
 
 
-def generate(operator, context, place: bool = False) -> set[str]:
-    """Send the clicked selection with the scene's settings; the operator reports what became of it."""
+def generate(operator, context, place: bool = False, sounds_like: str | None = None) -> set[str]:
+    """Send the clicked selection with the scene's settings (``sounds_like``: this class instead of the scene's
+    Sounds Like); the operator reports what became of it."""
     scene = context.scene
     settings = scene.sounding
     image = settings.image
@@ -229,7 +230,7 @@ def generate(operator, context, place: bool = False) -> set[str]:
     target = first_target(settings)
     options = {"duration": settings.duration, "seed": settings.seed, "variations": settings.variations,
                "steps": settings.steps or None, "guidance": settings.guidance or None,
-               "sounds_like": settings.sounds_like.strip() or None}
+               "sounds_like": (settings.sounds_like if sounds_like is None else sounds_like).strip() or None}
     job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
                      label=target.name if target else image.name, timeout=runtime.preferences(context).timeout)
     running = runtime.Running(job, scene=scene.name, image=image.name, target=target.name if target else "",
@@ -266,7 +267,7 @@ class SOUNDING_OT_generate(bpy.types.Operator):
 
 
 class SOUNDING_OT_sound_as(bpy.types.Operator):
-    """Generate the clicked objects' sound again as this class (sets Sounds Like)"""
+    """Generate the clicked objects' sound again as this class (this once: Sounds Like stays as it is)"""
 
     bl_idname = "sounding.sound_as"
     bl_label = "Sound As"
@@ -284,12 +285,7 @@ class SOUNDING_OT_sound_as(bpy.types.Operator):
         if not self.label.strip():
             self.report({"ERROR"}, "Name the class to sound like")
             return {"CANCELLED"}
-        settings = context.scene.sounding
-        before, settings.sounds_like = settings.sounds_like, self.label.strip()
-        outcome = generate(self, context)
-        if "CANCELLED" in outcome:
-            settings.sounds_like = before
-        return outcome
+        return generate(self, context, sounds_like=self.label)
 
 
 class SOUNDING_OT_cancel(bpy.types.Operator):
