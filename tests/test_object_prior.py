@@ -369,3 +369,38 @@ def test_sounding_generate_prints_what_it_recognised_and_takes_a_class(tmp_path,
     assert main(command + ["--sounds-like", "tuba"]) == 1
     assert "'tuba' is not one of the model's classes: bell, drum" in capsys.readouterr().err
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_a_unet_only_training_keeps_the_prior_and_can_train_on_its_typical_conditions(tmp_path):
+    """With the conditioner and image encoder frozen the prior stays valid, so it is kept; with
+    typical_condition_probability 1 every labelled row is trained on its class's typical condition, so the loss
+    is that of the same batch conditioned by hand."""
+    manifest = write_manifest(tmp_path)
+    common = dict(model="tiny", model_overrides={"vocoder": "griffin-lim"}, manifest=str(manifest),
+                  clip_seconds=0.32, batch_size=2, max_steps=1, save_every=10)
+    fitted = train(TrainConfig(**common, output=str(tmp_path / "fitted"), object_prior_strength=1.0),
+                   show_progress=False)
+    common.update(model=str(fitted.model_dir), model_overrides={}, train=("unet",))
+    kept = train(TrainConfig(**common, output=str(tmp_path / "kept"), typical_condition_probability=1.0),
+                 show_progress=False)
+    before, after = load_generator(str(fitted.model_dir)), load_generator(str(kept.model_dir))
+    torch.testing.assert_close(after.object_prior.typical_conditions, before.object_prior.typical_conditions)
+    assert any(not torch.equal(a, b) for a, b in zip(after.unet.parameters(), before.unet.parameters()))
+
+    from sounding.training.loop import DiffusionObjective
+
+    config = TrainConfig(**common, output=str(tmp_path / "x"), typical_condition_probability=1.0)
+    objective = DiffusionObjective(before, config)
+    batch = {"latent_mean": torch.zeros(2, 8, 4, 2), "latent_std": torch.zeros(2, 8, 4, 2),
+             "patches": torch.randn(2, before.image_encoder.grid_size ** 2, before.image_encoder.feature_dim),
+             "mask_grid": torch.ones(2, before.image_encoder.grid_size ** 2), "has_mask": torch.tensor([True, True]),
+             "class_index": torch.tensor([1, 0])}
+    objective.config = dataclasses.replace(config, condition_dropout=0.0)
+    seen = []
+    hook = before.unet.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["class_labels"]),
+                                             with_kwargs=True)
+    objective(batch, ["a bell", "a drum"], torch.Generator().manual_seed(0))
+    hook.remove()
+    torch.testing.assert_close(seen[0], before.object_prior.typical_conditions[[1, 0]])
+    with pytest.raises(ValueError, match="frozen conditioner"):
+        TrainConfig(typical_condition_probability=0.5).validate()  # the default trains the conditioner

@@ -19,6 +19,9 @@ STAGES = ("diffusion", "vae")
 #: What the "vae" stage can train: the whole autoencoder, or only its decoder ("vae_decoder": the encoder, and with it
 #: the latent space a trained UNet works in, stays fixed). The stage trains the whole VAE unless ``train`` names one.
 VAE_COMPONENTS = ("vae", "vae_decoder")
+#: What a click's condition is made by: while these stay frozen, an object prior (class means of the image features,
+#: typical conditions) and its clip ranker stay valid through a diffusion training and are kept.
+CONDITION_COMPONENTS = ("image_encoder", "conditioner")
 #: Whole modules ``TrainConfig.warm_start`` can copy from another model.
 WARM_START_COMPONENTS = ("image_encoder", "text_encoder", "conditioner", "unet", "vae")
 
@@ -98,6 +101,11 @@ class TrainConfig:
     #: at this strength (``sounding.training.object_prior``); None: no prior (a diffusion stage drops the one it
     #: started with, which described the old conditions). Not in the paper.
     object_prior_strength: float | None = None
+    #: Share of the labelled rows whose condition is replaced by their class's typical condition in the object prior
+    #: the run starts with: the one condition per class that a prior of strength 1 gives the UNet at inference, which
+    #: training otherwise never shows it. Needs a model with a prior, and the CONDITION_COMPONENTS frozen (so that the
+    #: prior stays valid and is kept). 0: every row's own condition (the paper's training). Not in the paper.
+    typical_condition_probability: float = 0.0
     #: With an object prior, also fit a clip ranker of this many candidates on the labelled single-object recordings
     #: (``sounding.training.clip_ranker``); None: no ranker. Not in the paper.
     clip_ranker_candidates: int | None = None
@@ -146,6 +154,12 @@ class TrainConfig:
                                                         or self.clip_ranker_candidates < 1):
             raise ValueError("clip_ranker_candidates must be null or >= 1, and a clip ranker needs an object prior "
                              f"(object_prior_strength); got {self.clip_ranker_candidates}")
+        if not 0.0 <= self.typical_condition_probability <= 1.0:
+            raise ValueError(f"typical_condition_probability must be in [0, 1], got "
+                             f"{self.typical_condition_probability}")
+        if self.typical_condition_probability > 0 and set(CONDITION_COMPONENTS) & set(self.train):
+            raise ValueError("typical_condition_probability needs a frozen conditioner and image encoder: the object "
+                             "prior's typical conditions are theirs, and would go stale as they train")
         if self.caption_alignment_weight < 0:
             raise ValueError(f"caption_alignment_weight must be >= 0, got {self.caption_alignment_weight}")
         unknown = set(self.warm_start) - set(WARM_START_COMPONENTS)

@@ -29,7 +29,7 @@ from sounding.model.generator import ObjectAwareGenerator
 from sounding.model.loading import build_generator, load_generator, save_generator
 from sounding.model.masking import substitute
 from sounding.model.sampler import frame_multiple, latent_frames
-from sounding.training.config import TrainConfig
+from sounding.training.config import CONDITION_COMPONENTS, TrainConfig
 from sounding.training.data import Row, precompute, read_rows
 from sounding.training.clip_ranker import fit_clip_ranker
 from sounding.training.object_prior import fit_object_prior, prior_rows
@@ -90,6 +90,12 @@ class DiffusionObjective(nn.Module):
             use = batch["has_mask"] & chosen.to(weights.device)
             condition = torch.where(use[:, None], g.conditioner.pool(patches, masked), condition)
         alignment_loss = self.caption_alignment(condition, query) if self.caption_head is not None else 0.0
+        if self.config.typical_condition_probability > 0:
+            # The condition a prior of strength 1 gives this row's class at inference.
+            index = batch["class_index"]
+            drawn = torch.rand(len(index), generator=rng).to(index.device) < self.config.typical_condition_probability
+            typical = g.object_prior.typical_conditions[index.clamp(min=0)].to(condition.dtype)
+            condition = torch.where((drawn & (index >= 0))[:, None], typical, condition)
         condition = g.conditioner.drop(condition, self.config.condition_dropout, rng)
         # 3. Forward diffusion at a uniformly drawn timestep.
         noise = torch.randn(noise_shape, generator=rng).to(device)
@@ -205,8 +211,13 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
         owner = COMPONENT_MODULES.get(component, (component,))[0].split(".")[0]
         if generator.config.sources.get(owner, "").startswith("package:"):
             del generator.config.sources[owner]
-    if config.stage == "diffusion":  # new conditions: the prior, fitted on the old ones, is refitted at the end
-        generator.object_prior = generator.clip_ranker = None  # and the ranker, which ranks by the prior's classes
+    if config.stage == "diffusion" and set(CONDITION_COMPONENTS) & set(trained):
+        # New conditions: the prior, fitted on the old ones, is refitted at the end, and so is the ranker, which
+        # ranks by the prior's classes. A run that trains only the UNet keeps both.
+        generator.object_prior = generator.clip_ranker = None
+    if config.typical_condition_probability > 0 and generator.object_prior is None:
+        raise ValueError(f"typical_condition_probability needs a model with an object prior; {config.model} has "
+                         "none (`sounding fit-prior`)")
     parameters = _set_trainable(generator, trained)
     if not parameters:
         raise ValueError(f"nothing to train: {trained} have no parameters")
@@ -221,6 +232,9 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
                           config.image_views, config.view_augment, config.seed, config.whole_picture_captions,
                           show_progress)
     captions = [row.caption for row in rows]
+    if config.typical_condition_probability > 0:  # each row's class among the prior's (-1: none it knows)
+        labels = generator.object_prior.config.labels
+        data["class_index"] = torch.tensor([labels.index(row.label) if row.label in labels else -1 for row in rows])
     # 3. Objective and optimiser (AdamW, the paper's betas and weight decay).
     objective = (VaeObjective if config.stage == "vae" else DiffusionObjective)(generator, config)
     head = getattr(objective, "caption_head", None)
