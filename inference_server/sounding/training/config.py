@@ -104,7 +104,8 @@ class TrainConfig:
     #: Share of the labelled rows whose condition is replaced by their class's typical condition in the object prior
     #: the run starts with: the one condition per class that a prior of strength 1 gives the UNet at inference, which
     #: training otherwise never shows it. Needs a model with a prior, and the CONDITION_COMPONENTS frozen (so that the
-    #: prior stays valid and is kept). 0: every row's own condition (the paper's training). Not in the paper.
+    #: prior stays valid and is kept). 0: every row's own condition (the paper's training). Not in the paper; 0.5
+    #: measured worse for foley-mini (docs/method.md, "The UNet trained on the typical conditions").
     typical_condition_probability: float = 0.0
     #: With an object prior, also fit a clip ranker of this many candidates on the labelled single-object recordings
     #: (``sounding.training.clip_ranker``); None: no ranker. Not in the paper.
