@@ -187,6 +187,11 @@ def test_server_down_is_a_clear_error_and_leaves_the_scene_alone(addon):
     with pytest.raises(RuntimeError, match="No answer"):
         bpy.ops.sounding.health()  # background mode: blocks by default
     assert "No answer" in addon.runtime.SESSION.status
+    with pytest.raises(RuntimeError, match="Name the class"):
+        bpy.ops.sounding.sound_as(label="  ")  # refused before anything is sent
+    with pytest.raises(RuntimeError, match="No answer from the Sounding server"):
+        bpy.ops.sounding.sound_as(label="dog", wait=True)
+    assert scene_state(scene) == before and scene.sounding.sounds_like == ""
 
 
 @pytest.mark.skipif(bpy.app.online_access, reason="Online Access is on in this Blender")
