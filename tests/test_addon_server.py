@@ -59,7 +59,8 @@ def test_capture_click_generate_places_a_speaker_on_the_clicked_object(connected
     speakers = [o for o in bpy.data.objects if o.type == "SPEAKER"]
     assert len(speakers) == 1 and speakers[0].parent.name == "Sphere"
     strips = list(connected.placement.strips(scene))
-    assert len(strips) == 1 and strips[0].frame_start == 5 and strips[0].sound == speakers[0].data.sound
+    assert len(strips) == 1 and connected.placement.span(strips[0])[0] == 5
+    assert strips[0].sound == speakers[0].data.sound
     # The capture was sent as an exact mask: the server's mask is the sphere's pixels in the id map.
     ids = connected.operators.capture_of(scene.sounding.image)
     sphere = ids.ids == ids.names.index("Sphere") + 1
@@ -175,7 +176,7 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
     """A tiny model with an object prior over two classes: the reply's best class reaches the result list, the
     status line and the names of the Speaker and the strip; Sounds Like asks for a class, and an unknown one is
     refused with the model's classes and leaves the scene as it was."""
-    import torch
+    torch = pytest.importorskip("torch", reason="builds its model in this process: needs the server's packages")
     from sounding.model.loading import load_generator, save_generator
     from sounding.model.object_prior import ObjectPrior
 

@@ -26,6 +26,14 @@ def strips(scene: bpy.types.Scene):
     return editor.strips if hasattr(editor, "strips") else editor.sequences
 
 
+def span(strip: bpy.types.Strip) -> tuple[int, int]:
+    """A strip's first frame and the first frame after it: ``left_handle``/``right_handle`` since 5.1,
+    ``frame_final_start``/``frame_final_end`` before (deprecated in 5.1, to be removed in 6.0)."""
+    if hasattr(strip, "left_handle"):
+        return strip.left_handle, strip.right_handle
+    return strip.frame_final_start, strip.frame_final_end
+
+
 def add_speaker(sound: bpy.types.Sound, target: bpy.types.Object, name: str, created: list) -> bpy.types.Object:
     """A Speaker at ``target``'s origin, parented to it, whose NLA sound strip starts at the current frame.
 
@@ -56,13 +64,14 @@ def add_strip(scene: bpy.types.Scene, sound: bpy.types.Sound, seconds: float, na
     collection = strips(scene)
     start = scene.frame_current
     end = start + plan.duration_frames(seconds, scene.render.fps / scene.render.fps_base)
-    occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in collection]
+    occupied = [(s.channel, *span(s)) for s in collection]
+    existing = {s.as_pointer() for s in bpy.data.sounds}
     strip = collection.new_sound(name=name, filepath=sound.filepath, channel=plan.free_channel(occupied, start, end),
                                  frame_start=start)
     created.append(strip)
     loaded = strip.sound
     strip.sound = sound
-    if loaded != sound:
+    if loaded.as_pointer() not in existing:  # Blender 5.1+ reuses a Sound of the same path, maybe another result's
         bpy.data.sounds.remove(loaded)
     return strip
 
