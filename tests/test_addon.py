@@ -10,27 +10,41 @@ import pytest
 
 from blender_support import (  # noqa: F401  (fixtures: addon, addon_zip, installed)
     ADDON, addon, addon_zip, build_scene, disable, enable, free_port, installed, mixdown, pixel_of, preferences,
-    scene_state, sounding_executable, write_sine,
+    package, scene_state, sounding_executable, write_sine,
 )
 
 CAPTURE = 96  # long side of test captures (scene is 128x96 -> 96x72)
 
 
 def test_zip_bundles_pyzmq_for_every_platform_and_vendors_the_protocol(addon_zip):
+    target = package.target_for(sys.version_info)
+    assert addon_zip.name == f"sounding-0.1.0-{target.name}.zip"
     with zipfile.ZipFile(addon_zip) as z:
         names = z.namelist()
         manifest = z.read("blender_manifest.toml").decode()
         vendored = {n: z.read(n).decode() for n in names if n.startswith("sounding_protocol/")}
     wheels = [n for n in names if n.startswith("wheels/")]
+    abi = "cp311-cp311" if target.python == "3.11" else "cp312-abi3"  # pyzmq has no cp313 wheel: abi3 serves 3.12+
     for tag in ("manylinux", "macosx", "win_amd64"):
-        assert any(tag in w and "cp311-cp311" in w for w in wheels), tag
-        assert any(tag in w and "cp312-abi3" in w for w in wheels), tag
-    assert all(w.startswith("wheels/pyzmq-27.3.0-") for w in wheels)
+        assert any(tag in w for w in wheels), tag
+    assert all(w.startswith("wheels/pyzmq-27.3.0-") and abi in w for w in wheels)
     assert all(f'"./{w}"' in manifest for w in wheels)
+    assert f'blender_version_min = "{target.blender_min}"' in manifest
     assert 'id = "sounding"' in manifest and "SPDX:GPL-3.0-or-later" in manifest and "[permissions]" in manifest
     assert "sounding_protocol/client.py" in vendored
     assert not any("from sounding_protocol" in text for text in vendored.values())  # relative imports only
     assert not any("__pycache__" in n for n in names)
+
+
+def test_each_zip_holds_one_python_abi_so_its_blender_versions_accept_it(tmp_path):
+    """A zip with cp311 and abi3 wheels together counts as Python 3.11 only, so Blender 5.1+ would refuse it."""
+    zips = package.build(tmp_path / "dist", build_dir=tmp_path / "build")
+    assert [z.name for z in zips] == ["sounding-0.1.0-blender4.5.zip", "sounding-0.1.0-blender5.1.zip"]
+    manifests = [zipfile.ZipFile(z).read("blender_manifest.toml").decode() for z in zips]
+    assert 'blender_version_min = "4.5.0"' in manifests[0] and 'blender_version_max = "5.1.0"' in manifests[0]
+    assert 'blender_version_min = "5.1.0"' in manifests[1] and "blender_version_max" not in manifests[1]
+    assert "cp311-cp311" in manifests[0] and "abi3" not in manifests[0]
+    assert "cp312-abi3" in manifests[1] and "cp311" not in manifests[1]
 
 
 def test_installed_extension_uses_its_own_protocol_copy_and_pyzmq_wheel(addon):
@@ -119,11 +133,14 @@ def test_use_result_adds_a_parented_speaker_and_a_strip_in_one_step(addon, tmp_p
     assert (speaker.matrix_world.translation - cube.matrix_world.translation).length < 1e-6
     assert speaker.data.sound.use_mono and speaker.data.sound.packed_file is not None  # unsaved blend: packed
     strip = addon.placement.strips(scene)[0]
-    assert strip.frame_start == 10 and strip.channel == 1 and strip.sound == speaker.data.sound
+    assert addon.placement.span(strip)[0] == 10 and strip.channel == 1 and strip.sound == speaker.data.sound
     assert bpy.ops.sounding.use_result(index=1) == {"FINISHED"}
     assert sorted(s.channel for s in addon.placement.strips(scene)) == [1, 2]  # overlapping: next free channel
     after = scene_state(scene)
     assert after["speakers"] == before["speakers"] + 2 and after["sounds"] == before["sounds"] + 2
+    # Blender 5.1+ gives a new strip the Sound already loaded from the same file: each result keeps its own
+    speakers = [o for o in bpy.data.objects if o.type == "SPEAKER"]
+    assert {s.sound.name for s in addon.placement.strips(scene)} == {o.data.sound.name for o in speakers}
     audio = mixdown(scene, tmp_path / "mix.wav")
     start = int(9 / 24 * 48000)
     assert np.abs(audio[:start - 2000]).max() < 1e-3 and np.abs(audio[start:start + 48000]).max() > 0.1
