@@ -132,3 +132,26 @@ def test_alternatives_are_the_recognised_classes_but_the_one_made():
     assert alternatives(sounds_like="bell") == ["dog", "cow", "pig"]
     assert alternatives(sounds_like="dog + cow", recognised=recognised[:2]) == []  # one class per object: no choice
     assert alternatives() == []  # a model without classes
+
+
+def test_a_mix_offers_each_object_its_own_alternatives():
+    from sounding_protocol.client import ObjectSelection, Reply, generate_message, generate_result
+
+    piano = [{"label": "piano", "similarity": 0.9}, {"label": "guitar", "similarity": 0.5}]
+    drum = [{"label": "drum", "similarity": 0.4}, {"label": "guitar", "similarity": 0.35}]
+    layers = [{"object": 0, "recognised": piano, "sounds_like": "piano", "unsure": False},
+              {"object": 2, "recognised": drum, "sounds_like": "guitar", "unsure": False}]
+    header = {"type": "result", "id": "g", "audio": [], "masks": [], "recognised": [piano[0], drum[0]],
+              "sounds_like": "piano + guitar", "layers": layers}
+    result = generate_result(Reply(header, []))
+    assert result.alternatives == []  # several objects: each has its own
+    assert [(layer.object, layer.sounds_like, layer.alternatives) for layer in result.layers] == \
+        [(0, "piano", ["guitar"]), (2, "guitar", ["drum"])]  # asked for by name: the recognised class is offered
+    assert generate_result(Reply({**header, "layers": []}, [])).layers == []
+    for bad in ([{"object": 0}], [{"object": "x", "recognised": [], "sounds_like": "a"}], 3, [3]):
+        with pytest.raises(ProtocolError, match="layers"):
+            generate_result(Reply({**header, "layers": bad}, []))
+
+    fields, _ = generate_message(b"png", [ObjectSelection(points=[(1, 2)], sounds_like="guitar"),
+                                          ObjectSelection(points=[(3, 4)])])
+    assert [o.get("sounds_like") for o in fields["objects"]] == ["guitar", None] and "sounds_like" not in fields

@@ -107,12 +107,13 @@ def test_union_of_two_masks_covers_both_objects():
     grid = mask_to_grid(region, 4)
     assert grid[0] > 0 and grid[15] > 0 and (grid > 0).sum() == 2
     assert (region == (a | b)).all()
-    assert [r.tolist() for r in Engine.object_regions(objects, [ObjectMask(a, 1.0), ObjectMask(b, 1.0)])] == \
-        [a.tolist(), b.tolist()]  # each apart too, for a model that makes several objects one at a time
-    clicked = [ObjectPrompt(mask=a), ObjectPrompt(points=np.ones((1, 2)))]  # a click the segmenter found nothing at
-    assert Engine.object_regions(clicked, [ObjectMask(a, 1.0), ObjectMask(np.zeros_like(a), 0.0)]) == ()
-    assert Engine.object_regions([ObjectPrompt(mask=a), ObjectPrompt(text="a bell")],
-                                 [ObjectMask(a, 1.0), ObjectMask(np.zeros_like(a), 0.0)]) == ()
+    objects[1].sounds_like = "drum"
+    layers = Engine.object_layers(objects, [ObjectMask(a, 1.0), ObjectMask(b, 1.0)])
+    assert [(layer.region.tolist(), layer.sounds_like, layer.index) for layer in layers] == \
+        [(a.tolist(), None, 0), (b.tolist(), "drum", 1)]  # each apart too, for a model that makes them one at a time
+    clicked = [ObjectPrompt(text="a bell"), ObjectPrompt(points=np.ones((1, 2))), ObjectPrompt(mask=a)]
+    layers = Engine.object_layers(clicked, [ObjectMask(np.zeros_like(a), 0.0)] * 2 + [ObjectMask(a, 1.0)])
+    assert [layer.index for layer in layers] == [2]  # neither a hint alone nor a click the segmenter found nothing at
 
 
 def test_modes_of_the_generator():

@@ -304,12 +304,26 @@ def test_a_generate_reply_for_several_objects_names_each_object_s_class(tmp_path
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     selection = [ObjectSelection(mask_png=mask_png(bell)), ObjectSelection(mask_png=mask_png(drum))]
+    drum_as_bell = [selection[0], ObjectSelection(mask_png=mask_png(drum), sounds_like="Bell")]
     with running_server(lambda: engine_with(generator)) as server, \
             SoundingClient(server.endpoint, timeout=60) as client:
         wait_until_ready(client.health)
         result = client.generate(buffer.getvalue(), selection, steps=2, seed=1)
+        remade = client.generate(buffer.getvalue(), drum_as_bell, steps=2, seed=1)
+        one = client.generate(buffer.getvalue(), drum_as_bell[1:], steps=2, seed=1)  # one object: the request's class
+        with pytest.raises(ProtocolError, match="'tuba' is not one of the model's classes"):
+            client.generate(buffer.getvalue(), [selection[0], ObjectSelection(mask_png=mask_png(drum),
+                                                                              sounds_like="tuba")], steps=2)
+        with pytest.raises(ProtocolError, match="not both"):
+            client.generate(buffer.getvalue(), drum_as_bell, steps=2, sounds_like="drum")
     assert [r.label for r in result.recognised] == ["bell", "drum"] and result.sounds_like == "bell + drum"
     assert len(result.masks) == 2 and len(result.audio) == 1
+    assert [(layer.object, layer.sounds_like, layer.alternatives) for layer in result.layers] == \
+        [(0, "bell", ["drum"]), (1, "drum", ["bell"])]
+    assert remade.sounds_like == "bell + bell"
+    assert [layer.alternatives for layer in remade.layers] == [["drum"], ["drum"]]
+    assert remade.audio[0].data != result.audio[0].data
+    assert one.sounds_like == "bell" and one.layers == [] and one.alternatives == ["drum"]
 
 
 def two_objects() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -323,7 +337,7 @@ def two_objects() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_several_objects_under_a_prior_are_made_apart_and_mixed_at_one_loudness(tmp_path):
     from sounding.audio.loudness import normalise_loudness
-    from sounding.engine import GenerationRequest
+    from sounding.engine import GenerationRequest, ObjectLayer, layers_of
 
     generator = load_generator("tiny")
     image, bell, drum = two_objects()
@@ -332,14 +346,17 @@ def test_several_objects_under_a_prior_are_made_apart_and_mixed_at_one_loudness(
         return GenerationRequest(image=image, region=region, text=None, duration=0.5, seed=3, steps=2, guidance=2.0,
                                  variations=2, sounds_like=sounds_like, objects=objects)
 
-    union = request(bell | drum, (bell, drum))
+    union = request(bell | drum, layers_of((bell, drum)))
     paper = generator.generate([union], lambda *a: None)[0]  # no prior: the union is the condition, as in the paper
     plain = generator.generate([request(bell | drum)], lambda *a: None)[0]
     np.testing.assert_array_equal(paper.clips[0], plain.clips[0])
     generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0)
     alone = generator.generate([request(bell), request(drum)], lambda *a: None)
-    both, asked = generator.generate([union, request(bell | drum, (bell, drum), sounds_like="drum")], lambda *a: None)
+    both, asked = generator.generate([union, request(bell | drum, layers_of((bell, drum)), sounds_like="drum")],
+                                     lambda *a: None)
     assert [r.label for r in both.recognised] == ["bell", "drum"] and both.sounds_like == "bell + drum"
+    assert [(layer.index, layer.sounds_like, layer.recognised[0].label) for layer in both.layers] == \
+        [(0, "bell", "bell"), (1, "drum", "drum")]
     for variation in range(2):
         layers = [normalise_loudness(output.clips[variation], 16000) for output in alone]
         np.testing.assert_allclose(both.clips[variation], np.mean(layers, axis=0), atol=1e-6)
@@ -350,6 +367,17 @@ def test_several_objects_under_a_prior_are_made_apart_and_mixed_at_one_loudness(
     generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0,
                                               unsure_below=(bell_score + drum_score) / 2)
     assert generator.generate([union], lambda *a: None)[0].unsure  # one layer is a guess: the mix is
+
+    # One object named: its layer is made as that class, the other is still recognised, and only the named one
+    # changes (the same seeds).
+    named = request(bell | drum, (ObjectLayer(bell, None, 0), ObjectLayer(drum, "bell", 1)))
+    remade = generator.generate([named], lambda *a: None)[0]
+    assert remade.sounds_like == "bell + bell" and [layer.sounds_like for layer in remade.layers] == ["bell", "bell"]
+    assert remade.layers[1].recognised[0].label == "drum" and not remade.layers[1].unsure
+    bell_alone, drum_as_bell = generator.generate([request(bell), request(drum, sounds_like="bell")], lambda *a: None)
+    for variation in range(2):
+        layers = [normalise_loudness(c.clips[variation], 16000) for c in (bell_alone, drum_as_bell)]
+        np.testing.assert_allclose(remade.clips[variation], np.mean(layers, axis=0), atol=1e-6)
 
 
 def test_sounding_generate_prints_what_it_recognised_and_takes_a_class(tmp_path, capsys):
@@ -369,6 +397,15 @@ def test_sounding_generate_prints_what_it_recognised_and_takes_a_class(tmp_path,
     assert main(command + ["--sounds-like", "tuba"]) == 1
     assert "'tuba' is not one of the model's classes: bell, drum" in capsys.readouterr().err
     assert not (tmp_path / "out.wav").exists()
+
+    image, bell, drum = two_objects()  # a click on each: a mix, and what each object is, with what else it may be
+    Image.fromarray(image).save(tmp_path / "both.png")
+    command[command.index("--image") + 1] = str(tmp_path / "both.png")
+    del command[command.index("--mask"):command.index("--mask") + 2]
+    assert main(command + ["--click", "7,7", "--click", "23,23=Bell"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].endswith("; made to sound like bell + bell")
+    assert lines[-2:] == ["  object 1: bell, or like drum", "  object 2: bell, or like drum"]
 
 
 def test_a_unet_only_training_keeps_the_prior_and_can_train_on_its_typical_conditions(tmp_path):

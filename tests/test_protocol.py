@@ -146,6 +146,11 @@ def test_common_fields(header, code):
     ({"sounds_like": 3}, BAD_REQUEST),
     ({"sounds_like": " "}, BAD_REQUEST),
     ({"sounds_like": "x" * 65}, TOO_LARGE),
+    ({"objects": [{"points": [[1, 1]], "sounds_like": 3}]}, BAD_REQUEST),
+    ({"objects": [{"points": [[1, 1]], "sounds_like": ""}]}, BAD_REQUEST),
+    ({"objects": [{"points": [[1, 1]], "sounds_like": "x" * 65}]}, TOO_LARGE),
+    ({"objects": [{"text": "rain", "sounds_like": "rain"}]}, BAD_REQUEST),  # selects nothing to make a sound of
+    ({"objects": [{"points": [[1, 1]], "sounds_like": "dog"}], "sounds_like": "cat"}, BAD_REQUEST),  # both levels
 ])
 def test_generate_fields(fields, code):
     assert code_of(generate(**fields), PNG) == code
@@ -156,6 +161,15 @@ def test_masks_must_match_the_image_size():
     header = generate(objects=[{"mask": {"blob": 2, "format": "png"}}])
     assert code_of(header, PNG, small_mask) == BAD_REQUEST
     assert code_of(header, PNG, b"garbage") == BAD_REQUEST
+
+
+def test_an_object_may_name_its_own_class_in_generate_and_segment_ignores_it():
+    objects = [{"points": [[3, 4]], "sounds_like": "guitar"}, {"mask": {"blob": 2, "format": "png"}}]
+    request = parse(generate(objects=objects), PNG, MASK)
+    assert [o.sounds_like for o in request.objects] == ["guitar", None] and request.sounds_like is None
+    segment = parse({"v": 1, "id": "s", "op": "segment", "image": {"blob": 1, "format": "png"},
+                     "objects": [{"points": [[3, 4]], "sounds_like": 3}]}, PNG)
+    assert segment.objects[0].sounds_like is None
 
 
 def test_segment_refuses_text_only_objects():

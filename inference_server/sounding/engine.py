@@ -28,12 +28,28 @@ class ObjectPrompt:
     labels: np.ndarray | None = None  # (N,) int, 1 = on the object, 0 = not on it
     mask: np.ndarray | None = None  # (H, W) bool, exact mask (bypasses segmentation)
     text: str | None = None
+    sounds_like: str | None = None  # the class this object alone sounds like (None: the one it is recognised as)
 
 
 @dataclass
 class ObjectMask:
     mask: np.ndarray  # (H, W) bool
     score: float  # segmenter's confidence; 1.0 for exact masks
+
+
+@dataclass
+class ObjectLayer:
+    """One of several selected objects, made apart under an object prior: its region, the class asked for it (None:
+    the one it is recognised as) and its place among the request's objects."""
+
+    region: np.ndarray  # (H, W) bool
+    sounds_like: str | None = None
+    index: int = 0
+
+
+def layers_of(regions: Sequence[np.ndarray]) -> tuple[ObjectLayer, ...]:
+    """Regions as the objects of one request, each recognised (no class asked for); none for fewer than two."""
+    return tuple(ObjectLayer(region, None, i) for i, region in enumerate(regions)) if len(regions) > 1 else ()
 
 
 @dataclass
@@ -50,10 +66,10 @@ class GenerationRequest:
     variations: int = 1
     #: A class of the model's object prior to sound like, instead of the class it recognises (None: recognise).
     sounds_like: str | None = None
-    #: Each selected object's own region when several are selected (``region`` is their union). Under an object
-    #: prior, and without ``sounds_like``, each object is made apart and the layers mixed (docs/method.md, "Several
-    #: objects"); without a prior the union is the condition, as in the paper.
-    objects: tuple[np.ndarray, ...] = ()
+    #: Each selected object when several are selected (``region`` is their union). Under an object prior, and
+    #: without ``sounds_like``, each object is made apart, as its own ``sounds_like`` if it has one, and the layers
+    #: mixed (docs/method.md, "Several objects"); without a prior the union is the condition, as in the paper.
+    objects: tuple[ObjectLayer, ...] = ()
 
 
 @dataclass
@@ -65,16 +81,29 @@ class Recognition:
 
 
 @dataclass
+class LayerOutput:
+    """One object of a mix: what the prior recognised it as (best first), the class it was made as, whether that is
+    a guess, and its place among the request's objects."""
+
+    recognised: list[Recognition]
+    sounds_like: str
+    unsure: bool
+    index: int
+
+
+@dataclass
 class GenerationOutput:
     """One request's result: a clip per variation, what the object prior recognised (best first), and the class
     whose typical sound the clips were moved toward (the one asked for, else the recognised one). A model without a
     prior has neither. ``unsure``: a recognised class the clips were made as scored under the prior's
-    ``unsure_below`` (the picture is unlike every class the model knows)."""
+    ``unsure_below`` (the picture is unlike every class the model knows). ``layers``: each object of a mix of
+    objects made apart (empty otherwise)."""
 
     clips: list[np.ndarray]
     recognised: list[Recognition] = field(default_factory=list)
     sounds_like: str | None = None
     unsure: bool = False
+    layers: list[LayerOutput] = field(default_factory=list)
 
 
 @dataclass
@@ -158,11 +187,12 @@ class Engine:
         return np.logical_or.reduce(selected)
 
     @staticmethod
-    def object_regions(objects: Sequence[ObjectPrompt], masks: Sequence[ObjectMask]) -> tuple[np.ndarray, ...]:
-        """Each selected object's mask when there are several (one, or text alone, gives none). An empty mask (a
-        click the segmenter found nothing under) is left out: it has no sound of its own, and the union keeps it."""
-        selected = tuple(mask for mask in Engine._selected(objects, masks) if mask.any())
-        return selected if len(selected) > 1 else ()
+    def object_layers(objects: Sequence[ObjectPrompt], masks: Sequence[ObjectMask]) -> tuple[ObjectLayer, ...]:
+        """Each object selected by clicks or a mask, with the class asked for it, in the request's order. An empty
+        mask (a click the segmenter found nothing under) is left out: it has no sound of its own, and the union
+        keeps it."""
+        return tuple(ObjectLayer(m.mask, o.sounds_like, i) for i, (o, m) in enumerate(zip(objects, masks))
+                     if (o.mask is not None or o.points is not None) and m.mask.any())
 
     @staticmethod
     def text_hint(objects: Sequence[ObjectPrompt]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import zmq
@@ -36,12 +36,14 @@ class RequestTimeout(TimeoutError):
 
 @dataclass
 class ObjectSelection:
-    """One object to select: clicks (``points`` + optional ``labels``) OR an exact ``mask_png``, and/or ``text``."""
+    """One object to select: clicks (``points`` + optional ``labels``) OR an exact ``mask_png``, and/or ``text``;
+    ``sounds_like``: the class this object alone sounds like (``generate``; not beside a request-wide one)."""
 
     points: Sequence[Sequence[float]] | None = None
     labels: Sequence[int] | None = None
     mask_png: bytes | None = None
     text: str | None = None
+    sounds_like: str | None = None
 
 
 @dataclass
@@ -91,6 +93,28 @@ class RecognisedClass:
     similarity: float
 
 
+def _others(recognised: Sequence[RecognisedClass], made: str | None) -> list[str]:
+    return [] if made is None else [entry.label for entry in recognised if entry.label != made]
+
+
+@dataclass
+class LayerResult:
+    """One object of a mix of objects made apart (an optional result field; docs/protocol-extensions.md)."""
+
+    #: The object's place in the request's ``objects``.
+    object: int
+    #: Best first: the classes this object resembles.
+    recognised: list[RecognisedClass]
+    #: The class this object's layer was made as (asked for, else recognised).
+    sounds_like: str
+    unsure: bool = False
+
+    @property
+    def alternatives(self) -> list[str]:
+        """Other classes this object resembles, best first: what to offer as its own ``sounds_like``."""
+        return _others(self.recognised, self.sounds_like)
+
+
 @dataclass
 class GenerateResult:
     audio: list[AudioClip]
@@ -102,15 +126,17 @@ class GenerateResult:
     sounds_like: str | None = None
     #: The recognised class scored too low to trust: the picture is unlike every class the model knows.
     unsure: bool = False
+    #: Each object of a mix of objects made apart, with its own alternatives; empty otherwise.
+    layers: list[LayerResult] = field(default_factory=list)
 
     @property
     def alternatives(self) -> list[str]:
         """Other classes the selection resembles, best first: what to offer as ``sounds_like`` when the clips sound
         wrong. The recognised classes but the one made; none for a mix of several objects (``recognised`` then
-        holds one class per object, and ``sounds_like`` joins them)."""
-        if self.sounds_like is None or LAYER_SEPARATOR in self.sounds_like:
+        holds one class per object, and ``sounds_like`` joins them: see ``layers``)."""
+        if self.layers or (self.sounds_like is not None and LAYER_SEPARATOR in self.sounds_like):
             return []
-        return [entry.label for entry in self.recognised if entry.label != self.sounds_like]
+        return _others(self.recognised, self.sounds_like)
 
 
 @dataclass
@@ -164,15 +190,28 @@ def generate_result(reply: Reply) -> GenerateResult:
     sounds_like = reply.header.get("sounds_like")
     return GenerateResult(audio=audio, masks=masks_of(reply), header=reply.header, recognised=recognised_of(reply),
                           sounds_like=None if sounds_like is None else str(sounds_like),
-                          unsure=reply.header.get("unsure") is True)
+                          unsure=reply.header.get("unsure") is True, layers=layers_of(reply))
 
 
 def recognised_of(reply: Reply) -> list[RecognisedClass]:
-    entries = reply.header.get("recognised", [])
+    return _recognised(reply.header.get("recognised", []), "recognised")
+
+
+def layers_of(reply: Reply) -> list[LayerResult]:
+    entries = reply.header.get("layers", [])
+    try:
+        return [LayerResult(object=int(entry["object"]), recognised=_recognised(entry["recognised"], "layers"),
+                            sounds_like=str(entry["sounds_like"]), unsure=entry.get("unsure") is True)
+                for entry in entries]
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise ProtocolError(INTERNAL, f"the server sent a malformed 'layers' field: {entries!r:.200}") from exc
+
+
+def _recognised(entries, name: str) -> list[RecognisedClass]:
     try:
         return [RecognisedClass(label=str(entry["label"]), similarity=float(entry["similarity"])) for entry in entries]
     except (TypeError, KeyError, ValueError) as exc:
-        raise ProtocolError(INTERNAL, f"the server sent a malformed 'recognised' field: {entries!r}") from exc
+        raise ProtocolError(INTERNAL, f"the server sent a malformed '{name}' field: {entries!r:.200}") from exc
 
 
 def raise_for_error(reply: Reply) -> Reply:
@@ -195,6 +234,8 @@ def _object_fields(obj: ObjectSelection, blobs: list[bytes]) -> dict[str, Any]:
         fields["mask"] = {"blob": len(blobs), "format": "png"}
     if obj.text:
         fields["text"] = obj.text
+    if obj.sounds_like:
+        fields["sounds_like"] = obj.sounds_like
     return fields
 
 

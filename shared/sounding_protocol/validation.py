@@ -28,12 +28,14 @@ class ImageInput:
 
 @dataclass
 class ObjectInput:
-    """One selected object: ``points`` (+ ``labels``) OR an exact ``mask`` (PNG bytes), and/or a ``text`` hint."""
+    """One selected object: ``points`` (+ ``labels``) OR an exact ``mask`` (PNG bytes), and/or a ``text`` hint;
+    in ``generate``, optionally the class this object alone sounds like (``sounds_like``, extension)."""
 
     points: list[tuple[float, float]] | None = None
     labels: list[int] | None = None
     mask: bytes | None = None
     text: str | None = None
+    sounds_like: str | None = None
 
 
 @dataclass
@@ -106,7 +108,7 @@ def parse_request(header: dict[str, Any], frames: Frames, limits: Limits = DEFAU
     if op == OP_CANCEL:
         return CancelRequest(id=request_id, target=_id_field(header, "target"))
     image = _image_field(header, frames, limits)
-    objects = _objects_field(header, frames, image, limits, text_only_allowed=op == OP_GENERATE)
+    objects = _objects_field(header, frames, image, limits, for_generate=op == OP_GENERATE)
     if op == OP_SEGMENT:
         return SegmentRequest(id=request_id, image=image, objects=objects)
     return _generate_request(header, request_id, image, objects, limits)
@@ -139,14 +141,24 @@ def _generate_request(header, request_id, image, objects, limits: Limits) -> Gen
     fmt = "wav" if fmt is None else fmt
     if fmt not in AUDIO_FORMATS:
         raise ProtocolError(BAD_REQUEST, f"audio format {fmt!r} is not one of {', '.join(AUDIO_FORMATS)}")
-    sounds_like = _optional(header, "sounds_like", lambda v: isinstance(v, str) and v.strip(),
-                            "a class name (see health's model.classes)")
-    if sounds_like is not None and len(sounds_like) > MAX_CLASS_CHARS:
-        raise ProtocolError(TOO_LARGE, f"field 'sounds_like' has {len(sounds_like)} characters, the limit is "
-                                       f"{MAX_CLASS_CHARS}")
+    sounds_like = _class_name(header, "sounds_like")
+    if sounds_like is not None and any(obj.sounds_like is not None for obj in objects):
+        raise ProtocolError(BAD_REQUEST, "give 'sounds_like' for the whole request or for single objects, not both")
     return GenerateRequest(id=request_id, image=image, objects=objects, duration=None if duration is None
                            else float(duration), seed=seed, steps=steps, guidance=None if guidance is None
                            else float(guidance), variations=variations, format=fmt, sounds_like=sounds_like)
+
+
+def _class_name(fields: dict, name: str, where: str = "") -> str | None:
+    """An optional class name (``sounds_like``): a non-blank string of at most ``MAX_CLASS_CHARS`` characters."""
+    label = fields.get(name)
+    if label is not None and not (isinstance(label, str) and label.strip()):
+        raise ProtocolError(BAD_REQUEST, f"field '{where}{name}' must be a class name (see health's model.classes), "
+                                         f"got {label!r:.40}")
+    if label is not None and len(label) > MAX_CLASS_CHARS:
+        raise ProtocolError(TOO_LARGE, f"field '{where}{name}' has {len(label)} characters, the limit is "
+                                       f"{MAX_CLASS_CHARS}")
+    return label
 
 
 def _image_field(header, frames: Frames, limits: Limits) -> ImageInput:
@@ -159,17 +171,17 @@ def _image_field(header, frames: Frames, limits: Limits) -> ImageInput:
 
 
 def _objects_field(header, frames: Frames, image: ImageInput, limits: Limits,
-                   text_only_allowed: bool) -> list[ObjectInput]:
+                   for_generate: bool) -> list[ObjectInput]:
     objects = header.get("objects")
     if not isinstance(objects, list) or not objects:
         raise ProtocolError(BAD_REQUEST, "field 'objects' must be a non-empty list")
     if len(objects) > limits.objects:
         raise ProtocolError(TOO_LARGE, f"{len(objects)} objects, the limit is {limits.objects}")
-    return [_object(obj, i, frames, image, limits, text_only_allowed) for i, obj in enumerate(objects)]
+    return [_object(obj, i, frames, image, limits, for_generate) for i, obj in enumerate(objects)]
 
 
-def _object(obj, index: int, frames: Frames, image: ImageInput, limits: Limits,
-            text_only_allowed: bool) -> ObjectInput:
+def _object(obj, index: int, frames: Frames, image: ImageInput, limits: Limits, for_generate: bool) -> ObjectInput:
+    """``segment`` ignores ``sounds_like``; ``generate`` takes it, and objects of a text hint alone."""
     where = f"objects[{index}]"
     if not isinstance(obj, dict):
         raise ProtocolError(BAD_REQUEST, f"{where} must be an object")
@@ -180,6 +192,7 @@ def _object(obj, index: int, frames: Frames, image: ImageInput, limits: Limits,
         if len(text) > limits.text_chars:
             raise ProtocolError(TOO_LARGE, f"{where}.text has {len(text)} characters, the limit is "
                                            f"{limits.text_chars}")
+    sounds_like = _class_name(obj, "sounds_like", f"{where}.") if for_generate else None
     has_points, has_mask = obj.get("points") is not None, obj.get("mask") is not None
     if has_points and has_mask:
         raise ProtocolError(BAD_REQUEST, f"{where} has both points and a mask; give one of them")
@@ -191,14 +204,17 @@ def _object(obj, index: int, frames: Frames, image: ImageInput, limits: Limits,
         if size != (image.width, image.height):
             raise ProtocolError(BAD_REQUEST, f"{where}.mask is {size[0]}x{size[1]} but the image is "
                                              f"{image.width}x{image.height}")
-        return ObjectInput(mask=mask, text=text)
+        return ObjectInput(mask=mask, text=text, sounds_like=sounds_like)
     if has_points:
         points, labels = _points(obj, where, image, limits)
-        return ObjectInput(points=points, labels=labels, text=text)
-    if not text_only_allowed:
+        return ObjectInput(points=points, labels=labels, text=text, sounds_like=sounds_like)
+    if not for_generate:
         raise ProtocolError(BAD_REQUEST, f"{where} needs points or a mask")
     if text is None or not text.strip():
         raise ProtocolError(BAD_REQUEST, f"{where} needs points, a mask or a text hint")
+    if sounds_like is not None:
+        raise ProtocolError(BAD_REQUEST, f"{where}.sounds_like needs points or a mask: a text hint alone selects "
+                                         "no object to make a sound of")
     return ObjectInput(text=text)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from sounding.audio.io import encode_audio
 from sounding.data.manifest import SPLITS
-from sounding.engine import GenerationRequest, Segmenter
+from sounding.engine import GenerationRequest, Segmenter, layers_of
 from sounding.evaluation.acc import acc_of
 from sounding.evaluation.judge import TOP_K, Judge, holds_all
 from sounding.segmentation import load_segmenter
@@ -173,7 +173,7 @@ def _scenes(generator, judge: Judge, data: Path, out: Path, limit: int | None, r
             items.append((image, mask, None, ()))
             ids.append(row["id"])
             labels.append(row["label"])
-        items.append((image, masks[0] | masks[1], None, tuple(masks)))
+        items.append((image, masks[0] | masks[1], None, layers_of(masks)))
         ids.append(f"{first['scene_id']}-both")
         labels.append(None)
     clips, recognised, _ = _generate(generator, items, seeds)

@@ -15,7 +15,9 @@ from sounding_protocol.constants import LAYER_SEPARATOR
 from torch import nn
 
 from sounding.audio.loudness import normalise_loudness
-from sounding.engine import GenerationOutput, GenerationRequest, ModelInfo, ProgressFn, Recognition, class_index
+from sounding.engine import (
+    GenerationOutput, GenerationRequest, LayerOutput, ModelInfo, ProgressFn, Recognition, class_index,
+)
 from sounding.model.clip_ranker import ClipRanker
 from sounding.model.conditioner import ObjectAwareConditioner
 from sounding.model.config import ModelConfig
@@ -186,30 +188,33 @@ class ObjectAwareGenerator(nn.Module):
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[GenerationOutput]:
         """A request of several ``objects`` under the object prior (and no ``sounds_like``) is made one object at a
-        time, in one batch with the rest; its layers are mixed at equal loudness (docs/method.md, "Several
-        objects")."""
+        time, each as its own ``sounds_like`` if it has one, in one batch with the rest; its layers are mixed at
+        equal loudness (docs/method.md, "Several objects")."""
         layers = [self._layers(r) for r in requests]
         made = self._generate([layer for request_layers in layers for layer in request_layers], progress)
         results, start = [], 0
-        for request_layers in layers:
+        for request, request_layers in zip(requests, layers):
             own, start = made[start:start + len(request_layers)], start + len(request_layers)
-            results.append(own[0] if len(own) == 1 else self._mix(own))
+            results.append(own[0] if len(own) == 1 else self._mix(request, own))
         return results
 
     def _layers(self, request: GenerationRequest) -> list[GenerationRequest]:
         if self.object_prior is None or request.sounds_like is not None or len(request.objects) < 2:
             return [request]
-        return [replace(request, region=region, objects=()) for region in request.objects]
+        return [replace(request, region=layer.region, sounds_like=layer.sounds_like, objects=())
+                for layer in request.objects]
 
-    def _mix(self, layers: list[GenerationOutput]) -> GenerationOutput:
+    def _mix(self, request: GenerationRequest, layers: list[GenerationOutput]) -> GenerationOutput:
         """Each variation: the mean of its layers at one loudness; recognised: each layer's class, in the objects'
-        order; made as the layers' classes joined by " + "; unsure when any layer is."""
+        order; made as the layers' classes joined by " + "; unsure when any layer is; and each layer's own."""
         rate = self.config.mel.sample_rate
         clips = [np.mean([normalise_loudness(layer.clips[i], rate) for layer in layers], axis=0).astype(np.float32)
                  for i in range(len(layers[0].clips))]
+        made = [LayerOutput(layer.recognised, layer.sounds_like, layer.unsure, obj.index)
+                for obj, layer in zip(request.objects, layers)]
         return GenerationOutput(clips, [layer.recognised[0] for layer in layers],
                                 LAYER_SEPARATOR.join(layer.sounds_like for layer in layers),
-                                any(layer.unsure for layer in layers))
+                                any(layer.unsure for layer in layers), made)
 
     def _generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn) -> list[GenerationOutput]:
         keys = {self.batch_key(r) for r in requests}

@@ -68,8 +68,10 @@ def register(commands) -> None:
                             ("segment", "click -> object mask PNG (in-process or via --server)")):
         p = top.add_parser(name, help=help_text)
         p.add_argument("--image", required=True, help="PNG or JPEG image")
-        p.add_argument("--click", action="append", default=[], metavar="X,Y",
-                       help="pixel coordinates of one object (repeat to select several objects)")
+        p.add_argument("--click", action="append", default=[], metavar="X,Y=CLASS" if name == "generate" else "X,Y",
+                       help="pixel coordinates of one object (repeat to select several objects)" + (
+                           "; =CLASS (optional) makes this object alone sound like a class of the model's"
+                           if name == "generate" else ""))
         p.add_argument("--mask", action="append", default=[], metavar="PNG",
                        help="exact mask of one object, the image's size (repeatable)")
         p.add_argument("--out", required=True, help="output file (.wav or .flac for generate, .png for segment)")

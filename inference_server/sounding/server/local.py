@@ -44,6 +44,9 @@ def run_generate(args: argparse.Namespace) -> int:
     if result.recognised:
         print("recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised)
               + f"; made to sound like {result.sounds_like}" + (f" ({unsure_note()})" if result.unsure else ""))
+    for layer in result.layers:  # a mix: what to put after an object's --click X,Y= to change it alone
+        others = f", or like {', '.join(layer.alternatives)}" if layer.alternatives else ""
+        print(f"  object {layer.object + 1}: {layer.sounds_like}{' (unsure)' if layer.unsure else ''}{others}")
     return 0
 
 
@@ -73,8 +76,9 @@ def _read_image(path: str) -> tuple[bytes, str]:
 
 
 def _selections(args: argparse.Namespace, text: str | None) -> list[ObjectSelection]:
-    """Each --click is one object, each --mask another; a --text hint goes with the first (alone, it selects)."""
-    objects = [ObjectSelection(points=[_parse_click(c)]) for c in args.click]
+    """Each --click is one object (X,Y=CLASS: sounding like CLASS), each --mask another; a --text hint goes with the
+    first (alone, it selects)."""
+    objects = [_click_selection(c) for c in args.click]
     objects += [ObjectSelection(mask_png=Path(m).read_bytes()) for m in args.mask]
     if text:
         if objects:
@@ -86,12 +90,13 @@ def _selections(args: argparse.Namespace, text: str | None) -> list[ObjectSelect
     return objects
 
 
-def _parse_click(value: str) -> tuple[float, float]:
+def _click_selection(value: str) -> ObjectSelection:
+    point, _, label = value.partition("=")
     try:
-        x, y = (float(v) for v in value.split(","))
+        x, y = (float(v) for v in point.split(","))
     except ValueError:
-        raise SystemExit(f"--click {value!r}: expected X,Y in pixels") from None
-    return x, y
+        raise SystemExit(f"--click {value!r}: expected X,Y in pixels, or X,Y=CLASS") from None
+    return ObjectSelection(points=[(x, y)], sounds_like=label.strip() or None)
 
 
 def _request(args: argparse.Namespace, op: str, fields: dict, blobs: list[bytes]) -> Reply | None:

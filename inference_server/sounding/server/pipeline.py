@@ -16,7 +16,9 @@ from sounding_protocol.validation import GenerateRequest, ObjectInput, SegmentRe
 
 from sounding.audio.io import encode_audio
 from sounding.audio.loudness import normalise_loudness
-from sounding.engine import Engine, GenerationRequest, ModelInfo, ObjectMask, ObjectPrompt, ProgressFn, class_index
+from sounding.engine import (
+    Engine, GenerationRequest, ModelInfo, ObjectMask, ObjectPrompt, ProgressFn, Recognition, class_index,
+)
 from sounding.server.images import decode_image, decode_mask, encode_mask
 
 #: (header fields, blobs) of a result; blob k of the header is ``blobs[k - 1]``.
@@ -38,7 +40,7 @@ class PreparedGeneration:
 def object_prompts(objects: Sequence[ObjectInput], width: int, height: int) -> list[ObjectPrompt]:
     prompts = []
     for obj in objects:
-        prompt = ObjectPrompt(text=obj.text)
+        prompt = ObjectPrompt(text=obj.text, sounds_like=obj.sounds_like)
         if obj.points is not None:
             prompt.points = np.asarray(obj.points, np.float32)
             prompt.labels = np.asarray(obj.labels, np.int64)
@@ -87,19 +89,27 @@ def prepare_generation(engine: Engine, request: GenerateRequest, progress: Progr
     if duration > info.max_duration:
         raise ProtocolError(TOO_LARGE, f"duration {duration:g} s is above the model's maximum of "
                                        f"{info.max_duration:g} s")
-    if request.sounds_like is not None:
-        check_class(request.sounds_like, info)
+    for label in [request.sounds_like, *(obj.sounds_like for obj in request.objects)]:
+        if label is not None:
+            check_class(label, info)
     image = decode_image(request.image)
     prompts = object_prompts(request.objects, request.image.width, request.image.height)
     masks = segment_objects(engine, image, prompts, progress)
     seed = secrets.randbelow(RANDOM_SEEDS) if request.seed is None else request.seed
+    layers = Engine.object_layers(prompts, masks)
+    sounds_like = request.sounds_like  # the parser refuses it beside objects' own classes
+    if len(layers) == 1 and layers[0].sounds_like is not None:  # one object's own class is the request's
+        sounds_like = layers[0].sounds_like
     generation = GenerationRequest(
         image=image, region=Engine.region(prompts, masks), text=Engine.text_hint(prompts), duration=duration,
         seed=seed, steps=info.default_steps if request.steps is None else request.steps,
         guidance=info.default_guidance if request.guidance is None else request.guidance,
-        variations=request.variations, sounds_like=request.sounds_like,
-        objects=Engine.object_regions(prompts, masks))
+        variations=request.variations, sounds_like=sounds_like, objects=layers if len(layers) > 1 else ())
     return PreparedGeneration(request, generation, masks, engine.generator.batch_key(generation))
+
+
+def recognition_fields(recognised: Sequence[Recognition]) -> list[dict[str, Any]]:
+    return [{"label": r.label, "similarity": r.similarity} for r in recognised]
 
 
 def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
@@ -122,8 +132,9 @@ def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
         audio = [{"blob": i + 1, "format": fmt, "sample_rate": sample_rate, "duration": clip.size / sample_rate,
                   "seed": generation.seed + i} for i, clip in enumerate(clips)]
         mask_fields, mask_blobs = mask_parts(prepared.masks, first_blob=len(blobs) + 1)
-        recognised = [{"label": r.label, "similarity": r.similarity} for r in output.recognised]
+        layers = [{"object": layer.index, "recognised": recognition_fields(layer.recognised),
+                   "sounds_like": layer.sounds_like, "unsure": layer.unsure} for layer in output.layers]
         replies.append(({"audio": audio, **mask_fields, "steps": generation.steps, "guidance": generation.guidance,
-                         "recognised": recognised, "sounds_like": output.sounds_like, "unsure": output.unsure},
-                        blobs + mask_blobs))
+                         "recognised": recognition_fields(output.recognised), "sounds_like": output.sounds_like,
+                         "unsure": output.unsure, "layers": layers}, blobs + mask_blobs))
     return replies

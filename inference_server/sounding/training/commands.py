@@ -122,7 +122,7 @@ def fit_ranker_command(args: argparse.Namespace) -> int:
 def bench_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from sounding.engine import GenerationRequest
+    from sounding.engine import GenerationRequest, layers_of
     from sounding.model.loading import load_generator
 
     if args.objects < 1:
@@ -138,7 +138,7 @@ def bench_generate(args: argparse.Namespace) -> int:
         objects[-1][64:192, columns] = True
     request = GenerationRequest(image=image, region=np.logical_or.reduce(objects), text=None, duration=args.duration,
                                 seed=0, steps=args.steps or info.default_steps, guidance=info.default_guidance,
-                                objects=tuple(objects) if args.objects > 1 else ())
+                                objects=layers_of(objects))
     stages: dict[str, float] = {}
     last = [time.perf_counter()]
 
