@@ -222,5 +222,25 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         with pytest.raises(RuntimeError, match="'tuba' is not one of the model's classes: bell, drum"):
             bpy.ops.sounding.generate(place=True)
         assert scene_state(scene) == before and len(scene.sounding.results) == 2
+
+        # Two objects are made apart and mixed: each layer offers its own other class, and one click remakes that
+        # object alone as it (the other is recognised as before).
+        scene = captured_scene_with_click("Sphere")
+        x, y = pixel_of(scene, bpy.data.objects["Cube"], *scene.sounding.image.size)
+        assert bpy.ops.sounding.add_point(x=x, y=y, new_object=True) == {"FINISHED"}
+        assert bpy.ops.sounding.generate() == {"FINISHED"}
+        mix = scene.sounding.results[0]
+        sphere, cube = ((layer.object_index, layer.sounds_like) for layer in mix.layers)
+        assert mix.sounds_like == f"{sphere[1]} + {cube[1]}" and (sphere[0], cube[0]) == (0, 1)
+        other = ({"bell", "drum"} - {cube[1]}).pop()
+        assert [a.name for a in mix.layers[1].alternatives] == [other] and not mix.alternatives
+        assert bpy.ops.sounding.sound_as(label=other, object_index=1) == {"FINISHED"}
+        remade = scene.sounding.results[1]
+        assert remade.sounds_like == f"{sphere[1]} + {other}" and scene.sounding.sounds_like == ""
+        assert [(layer.sounds_like, layer.unsure) for layer in remade.layers] == [(sphere[1], True), (other, False)]
+        before = scene_state(scene)
+        with pytest.raises(RuntimeError, match="no clicked object 3 now"):
+            bpy.ops.sounding.sound_as(label=other, object_index=2)
+        assert scene_state(scene) == before
     finally:
         stop_server(process)

@@ -25,9 +25,9 @@ class Layout:
 
     def operator(self, idname, **kwargs):
         module, name = idname.split(".")
-        getattr(getattr(bpy.ops, module), name).get_rna_type()  # raises KeyError when it does not exist
+        rna = getattr(getattr(bpy.ops, module), name).get_rna_type()  # raises KeyError when it does not exist
         self.log.append(("operator", idname))
-        return SimpleNamespace()
+        return OperatorProperties(rna, self.log)
 
     def label(self, text="", **kwargs):
         self.log.append(("label", text))
@@ -48,6 +48,18 @@ class Layout:
         assert hasattr(bpy.types, list_type)
         self.prop(data, name)
         self.prop(active_data, active_name)
+
+
+class OperatorProperties:
+    """What ``layout.operator`` returns: records each property draw() sets, which the operator must have."""
+
+    def __init__(self, rna, log):
+        object.__setattr__(self, "_rna", rna)
+        object.__setattr__(self, "_log", log)
+
+    def __setattr__(self, name, value):
+        assert name in self._rna.properties, f"{self._rna.identifier} has no property {name!r}"
+        self._log.append(("set", name, value))
 
 
 def draw(panel_type, context) -> list:
@@ -75,7 +87,18 @@ def test_panels_draw_everything_they_name(addon):
     assert ("operator", "sounding.sound_as") not in log  # the result has no alternatives
     result.alternatives.add().name = "cat"
     log = draw(addon.panels.SOUNDING_PT_view3d, bpy.context)
-    assert ("operator", "sounding.sound_as") in log and ("label", "Or like:") in log
+    assert ("operator", "sounding.sound_as") in log and ("label", "Or like:") in log and ("set", "label", "cat") in log
+    result.alternatives.clear()
+    for index, (made, others, unsure) in enumerate((("piano", (), False), ("drum", ("guitar", "bell"), True))):
+        layer = result.layers.add()
+        layer.object_index, layer.sounds_like, layer.unsure = index, made, unsure
+        for other in others:
+            layer.alternatives.add().name = other
+    log = draw(addon.panels.SOUNDING_PT_view3d, bpy.context)
+    assert ("label", "Or like:") not in log and ("label", "piano, or like:") not in log  # nothing else it resembles
+    assert ("label", "drum (unsure), or like:") in log
+    assert [entry for entry in log if entry[0] == "set"] == [("set", "label", "guitar"), ("set", "object_index", 1),
+                                                             ("set", "label", "bell"), ("set", "object_index", 1)]
     for ui_list, items, active in ((addon.panels.SOUNDING_UL_objects, settings.objects, "active_object"),
                                    (addon.panels.SOUNDING_UL_results, settings.results, "active_result")):
         log = []

@@ -23,7 +23,8 @@ from . import plan, pngio
 from .geometry import Capture
 from .sounding_protocol import constants
 from .sounding_protocol.client import (
-    CurveKeys, ObjectSelection, SoundingClient, generate_message, generate_result, masks_of, segment_message,
+    CurveKeys, LayerResult, ObjectSelection, SoundingClient, generate_message, generate_result, masks_of,
+    segment_message,
 )
 from .sounding_protocol.errors import ProtocolError
 
@@ -52,17 +53,19 @@ class ImageData:
 
 @dataclass
 class Selection:
-    """One clicked object: points and labels (1 on, 0 off), or an exact boolean ``mask``, and/or a text hint."""
+    """One clicked object: points and labels (1 on, 0 off), or an exact boolean ``mask``, and/or a text hint; the
+    class it alone sounds like (None: the one it is recognised as)."""
 
     points: list[tuple[float, float]] | None = None
     labels: list[int] | None = None
     mask: np.ndarray | None = None
     text: str | None = None
+    sounds_like: str | None = None
 
     def to_protocol(self) -> ObjectSelection:
         if self.mask is not None:
-            return ObjectSelection(mask_png=pngio.encode_png(self.mask), text=self.text)
-        return ObjectSelection(points=self.points, labels=self.labels, text=self.text)
+            return ObjectSelection(mask_png=pngio.encode_png(self.mask), text=self.text, sounds_like=self.sounds_like)
+        return ObjectSelection(points=self.points, labels=self.labels, text=self.text, sounds_like=self.sounds_like)
 
 
 def selections(objects: list[tuple[list[tuple[float, float]], list[int], str]], hint: str = "",
@@ -140,6 +143,7 @@ class Generated:
     sounds_like: str = ""  # the class the sounds were made as: asked for, else recognised ("" if none)
     unsure: bool = False  # recognised, but unlike every class the model knows
     alternatives: list[str] = field(default_factory=list)  # other classes it resembles, best first
+    layers: list[LayerResult] = field(default_factory=list)  # a mix: each object's class and alternatives
 
 
 @dataclass
@@ -336,7 +340,7 @@ class Bridge:
                     f.write(clip.data)
                 sounds.append(Sound(path, clip.seed, clip.duration, clip.sample_rate))
             return Finished(job.id, Generated(sounds, decode_region(result.masks), result.sounds_like or "",
-                                              result.unsure, result.alternatives))
+                                              result.unsure, result.alternatives, result.layers))
         except ProtocolError as exc:
             return Failed(job.id, exc.code, exc.message)
         except ValueError as exc:

@@ -212,9 +212,11 @@ class SOUNDING_OT_health(bpy.types.Operator):
         return report_outcome(self, running, bool(failed))
 
 
-def generate(operator, context, place: bool = False, sounds_like: str | None = None) -> set[str]:
+def generate(operator, context, place: bool = False, sounds_like: str | None = None, object_index: int = -1
+             ) -> set[str]:
     """Send the clicked selection with the scene's settings (``sounds_like``: this class instead of the scene's
-    Sounds Like); the operator reports what became of it."""
+    Sounds Like, for the whole selection, or for the clicked object at ``object_index`` alone); the operator reports
+    what became of it."""
     scene = context.scene
     settings = scene.sounding
     image = settings.image
@@ -222,6 +224,12 @@ def generate(operator, context, place: bool = False, sounds_like: str | None = N
     if not objects:
         operator.report({"ERROR"}, "Click an object in the image first (or give a text hint)")
         return {"CANCELLED"}
+    if object_index >= 0:  # one object of a mix: the others are recognised again, the scene's Sounds Like left out
+        chosen = objects[object_index] if object_index < len(objects) else None
+        if chosen is None or chosen.points is None and chosen.mask is None:
+            operator.report({"ERROR"}, f"There is no clicked object {object_index + 1} now: click the objects again")
+            return {"CANCELLED"}
+        chosen.sounds_like, sounds_like = sounds_like, ""
     try:
         data = capture.image_data(image)
     except ValueError as exc:
@@ -274,6 +282,9 @@ class SOUNDING_OT_sound_as(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     label: StringProperty(name="Class", description="A class of the model's, such as one a result also resembles")
+    object_index: IntProperty(name="Object", default=-1, min=-1,
+                              description="Only this clicked object (counted from 0) sounds like the class, the "
+                                          "others are recognised as before; -1: the whole selection")
     wait: BoolProperty(name="Wait", description="Block until the sounds arrive (default in background mode)",
                        options={"SKIP_SAVE"})
 
@@ -285,7 +296,7 @@ class SOUNDING_OT_sound_as(bpy.types.Operator):
         if not self.label.strip():
             self.report({"ERROR"}, "Name the class to sound like")
             return {"CANCELLED"}
-        return generate(self, context, sounds_like=self.label)
+        return generate(self, context, sounds_like=self.label, object_index=self.object_index)
 
 
 class SOUNDING_OT_cancel(bpy.types.Operator):

@@ -90,6 +90,14 @@ class SoundingPanel:
                 row.label(text="Or like:")
                 for alternative in active.alternatives:
                     row.operator("sounding.sound_as", text=alternative.name).label = alternative.name
+            for layer in active.layers:  # a mix: one click remakes one object's layer as another class
+                if not layer.alternatives:
+                    continue
+                row = layout.row(align=True)
+                row.label(text=f"{layer.sounds_like}{' (unsure)' if layer.unsure else ''}, or like:")
+                for alternative in layer.alternatives:
+                    button = row.operator("sounding.sound_as", text=alternative.name)
+                    button.label, button.object_index = alternative.name, layer.object_index
             layout.operator("sounding.stop_preview", icon="SNAP_FACE")
 
 

@@ -32,6 +32,16 @@ class SoundingClass(bpy.types.PropertyGroup):
     """One class the server's model knows (its ``name``): what Sounds Like offers."""
 
 
+class SoundingLayer(bpy.types.PropertyGroup):
+    """One object of a result that mixes several objects made apart."""
+
+    object_index: IntProperty(name="Object", description="The object's place among the clicked objects")
+    sounds_like: StringProperty(name="Sounds Like", description="The class this object's layer was made as")
+    unsure: BoolProperty(name="Unsure", description="The object is unlike every class the model knows")
+    alternatives: CollectionProperty(type=SoundingClass, name="Alternatives",
+                                     description="Other classes this object resembles, best first")
+
+
 class SoundingResult(bpy.types.PropertyGroup):
     filepath: StringProperty(name="File", subtype="FILE_PATH")
     seed: IntProperty(name="Seed")
@@ -47,6 +57,8 @@ class SoundingResult(bpy.types.PropertyGroup):
     alternatives: CollectionProperty(type=SoundingClass, name="Alternatives",
                                      description="Other classes the object resembles, best first: what to make it "
                                                  "sound like when this sound is wrong")
+    layers: CollectionProperty(type=SoundingLayer, name="Layers",
+                               description="Each clicked object of a mix, with the classes it also resembles")
 
 
 class SoundingSettings(bpy.types.PropertyGroup):
@@ -76,7 +88,7 @@ class SoundingSettings(bpy.types.PropertyGroup):
     active_result: IntProperty(name="Active Result", default=0, min=0)
 
 
-classes = (SoundingPoint, SoundingObject, SoundingClass, SoundingResult, SoundingSettings)
+classes = (SoundingPoint, SoundingObject, SoundingClass, SoundingLayer, SoundingResult, SoundingSettings)
 
 
 def register():

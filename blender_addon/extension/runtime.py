@@ -208,6 +208,11 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
         result.target, result.sounds_like, result.unsure = target, like, generated.unsure
         for label in generated.alternatives:
             result.alternatives.add().name = label
+        for made in generated.layers:
+            layer = result.layers.add()
+            layer.object_index, layer.sounds_like, layer.unsure = made.object, made.sounds_like, made.unsure
+            for label in made.alternatives:
+                layer.alternatives.add().name = label
     settings.active_result = len(settings.results) - len(generated.sounds)
     unsure = f" ({unsure_note('Sounds Like')})" if generated.unsure else ""
     running.message = f"{len(generated.sounds)} sound(s) generated" + (f", sounding like {like}{unsure}." if like
