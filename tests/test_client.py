@@ -135,7 +135,7 @@ def test_alternatives_are_the_recognised_classes_but_the_one_made():
 
 
 def test_a_mix_offers_each_object_its_own_alternatives():
-    from sounding_protocol.client import ObjectSelection, Reply, generate_message, generate_result
+    from sounding_protocol.client import ObjectSelection, Reply, generate_message, generate_result, layer_note
 
     piano = [{"label": "piano", "similarity": 0.9}, {"label": "guitar", "similarity": 0.5}]
     drum = [{"label": "drum", "similarity": 0.4}, {"label": "guitar", "similarity": 0.35}]
@@ -147,6 +147,9 @@ def test_a_mix_offers_each_object_its_own_alternatives():
     assert result.alternatives == []  # several objects: each has its own
     assert [(layer.object, layer.sounds_like, layer.alternatives) for layer in result.layers] == \
         [(0, "piano", ["guitar"]), (2, "guitar", ["drum"])]  # asked for by name: the recognised class is offered
+    assert layer_note(result.layers[1]) == "object 3: guitar, or like drum"
+    layers[0]["unsure"], layers[0]["recognised"] = True, piano[:1]
+    assert layer_note(generate_result(Reply(header, [])).layers[0]) == "object 1: piano (unsure)"
     assert generate_result(Reply({**header, "layers": []}, [])).layers == []
     for bad in ([{"object": 0}], [{"object": "x", "recognised": [], "sounds_like": "a"}], 3, [3]):
         with pytest.raises(ProtocolError, match="layers"):

@@ -26,7 +26,7 @@ from sounding.data.renders import extract_model
 from sounding.registry import DEFAULT_MODEL
 from sounding.segmentation.clicks import interior_point
 from sounding.segmentation.renders import FURNITURE_PACK, Placement, StagedScene, furniture_pack, render_staged
-from sounding_protocol.client import ObjectSelection, SoundingClient, unsure_note
+from sounding_protocol.client import ObjectSelection, SoundingClient, layer_note, unsure_note
 
 #: Seconds to wait for the server to load its model and answer ``health`` with status "ok".
 STARTUP_TIMEOUT = 300.0
@@ -245,10 +245,13 @@ def run_scene(client: SoundingClient, scene: Scene, frame: Frame, index: int, ou
     if result.sounds_like:
         print(f"  made to sound like: {result.sounds_like}" + (" (asked for by name)" if scene.sounds_like else "")
               + (f" ({unsure_note()})" if result.unsure else ""))
+    layers = [layer_note(layer) for layer in result.layers]  # a mix: each object's class and what else it may be
+    for note in layers:
+        print(f"    {note}")
     return {"scene": scene, "picture": PICTURES[scene.picture], "mask": f"{stem}_mask.png", "clips": clips,
             "seconds": seconds, "scores": [m.score for m in result.masks], "objects": len(clicked),
             "clicks": len(clicks), "recognised": [r.label for r in result.recognised],
-            "sounds_like": result.sounds_like, "unsure": result.unsure}
+            "sounds_like": result.sounds_like, "unsure": result.unsure, "layers": layers}
 
 
 def write_index(out: Path, health: dict, results: list[dict]) -> Path:
@@ -275,6 +278,8 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
         if r["sounds_like"]:
             asked = " (asked for by name)" if scene.sounds_like else f" ({unsure_note()})" if r["unsure"] else ""
             hint += f" &middot; made to sound like <b>{html.escape(r['sounds_like'])}</b>{asked}"
+        if r["layers"]:
+            hint += f" ({html.escape('; '.join(r['layers']))})"
         rows.append(
             f"<section><h2>{html.escape(scene.title)}</h2><img class=pic src='{html.escape(r['mask'])}' "
             f"alt='{html.escape(scene.title)}'><p>{r['objects']} object(s), {r['clicks']} click(s); "

@@ -115,6 +115,12 @@ class LayerResult:
         return _others(self.recognised, self.sounds_like)
 
 
+def layer_note(layer: LayerResult) -> str:
+    """One object of a mix, worded for people: "object 2: drum (unsure), or like guitar, bell"."""
+    others = f", or like {', '.join(layer.alternatives)}" if layer.alternatives else ""
+    return f"object {layer.object + 1}: {layer.sounds_like}{' (unsure)' if layer.unsure else ''}{others}"
+
+
 @dataclass
 class GenerateResult:
     audio: list[AudioClip]

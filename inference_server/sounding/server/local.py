@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from sounding_protocol.client import (
-    CurveKeys, ObjectSelection, Reply, SoundingClient, generate_message, generate_result, masks_of,
+    CurveKeys, ObjectSelection, Reply, SoundingClient, generate_message, generate_result, layer_note, masks_of,
     segment_message, unsure_note,
 )
 from sounding_protocol.constants import OP_GENERATE, OP_SEGMENT, PROTOCOL_VERSION
@@ -45,8 +45,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print("recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised)
               + f"; made to sound like {result.sounds_like}" + (f" ({unsure_note()})" if result.unsure else ""))
     for layer in result.layers:  # a mix: what to put after an object's --click X,Y= to change it alone
-        others = f", or like {', '.join(layer.alternatives)}" if layer.alternatives else ""
-        print(f"  object {layer.object + 1}: {layer.sounds_like}{' (unsure)' if layer.unsure else ''}{others}")
+        print(f"  {layer_note(layer)}")
     return 0
 
 
