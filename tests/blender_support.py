@@ -212,6 +212,32 @@ def sounding_executable() -> str:
     return str(beside) if beside.exists() else shutil.which("sounding") or str(beside)
 
 
+#: A tiny model whose object prior knows "bell" and "drum", with random class means and conditions and an
+#: ``unsure_below`` no cosine reaches (every recognition is a guess); written to argv[1].
+TWO_CLASS_MODEL = """
+import sys
+import torch
+from sounding.model.loading import load_generator, save_generator
+from sounding.model.object_prior import ObjectPrior
+
+generator = load_generator("tiny")
+prior = ObjectPrior(["bell", "drum"], generator.image_encoder.feature_dim, generator.conditioner.config.condition_dim,
+                    unsure_below=2.0)
+prior.feature_means.copy_(torch.nn.functional.normalize(torch.randn(prior.feature_means.shape), dim=-1))
+prior.typical_conditions.copy_(torch.nn.functional.normalize(torch.randn(prior.typical_conditions.shape), dim=-1))
+generator.object_prior = prior
+save_generator(generator, sys.argv[1])
+"""
+
+
+def save_two_class_model(path: Path) -> Path:
+    """TWO_CLASS_MODEL run by the server's Python (this Blender's may be another venv, without torch)."""
+    python = Path(sounding_executable()).with_name("python")
+    subprocess.run([str(python), "-c", TWO_CLASS_MODEL, str(path)], check=True,
+                   env=dict(os.environ, OMP_NUM_THREADS="1"))
+    return path
+
+
 def start_server(address: str, log: Path, model: str = "tiny") -> subprocess.Popen:
     """``sounding serve --model MODEL`` on ``address``, once it answers health."""
     from sounding_protocol.client import RequestTimeout, SoundingClient

@@ -176,19 +176,9 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
     """A tiny model with an object prior over two classes: the reply's best class reaches the result list, the
     status line and the names of the Speaker and the strip; Sounds Like asks for a class, and an unknown one is
     refused with the model's classes and leaves the scene as it was."""
-    torch = pytest.importorskip("torch", reason="builds its model in this process: needs the server's packages")
-    from sounding.model.loading import load_generator, save_generator
-    from sounding.model.object_prior import ObjectPrior
-
-    generator = load_generator("tiny")
-    prior = ObjectPrior(["bell", "drum"], generator.image_encoder.feature_dim,
-                        generator.conditioner.config.condition_dim, unsure_below=2.0)  # a cosine is never 2: unsure
-    prior.feature_means.copy_(torch.nn.functional.normalize(torch.randn(prior.feature_means.shape), dim=-1))
-    prior.typical_conditions.copy_(torch.nn.functional.normalize(torch.randn(prior.typical_conditions.shape), dim=-1))
-    generator.object_prior = prior
-    save_generator(generator, tmp_path / "model")
+    model = blender_support.save_two_class_model(tmp_path / "model")
     address = f"tcp://127.0.0.1:{free_port()}"
-    process = start_server(address, tmp_path / "server.log", model=str(tmp_path / "model"))
+    process = start_server(address, tmp_path / "server.log", model=str(model))
     try:
         preferences().address, preferences().timeout = address, 60.0
         scene = captured_scene_with_click("Sphere")
