@@ -2,8 +2,8 @@
 
 1. Stage ``blender_addon/extension/`` into a build folder and vendor ``shared/sounding_protocol`` into it as the
    sub-package ``sounding_protocol`` (imported relatively, so there is never a second copy in the repo).
-2. Download the pyzmq wheels for every platform Blender ships on (cached in ``build/addon-wheels``; never committed)
-   and list them in the staged ``blender_manifest.toml``.
+2. Download the pyzmq wheels for every platform Blender ships on (cached in ``build/addon-wheels/<python>``; never
+   committed), list them in the staged ``blender_manifest.toml`` and set its Blender versions.
 3. Build the zip with Blender's own extension tool and validate it.
 
 One zip per Python that Blender versions embed (``TARGETS``): Blender reads the Python versions an extension supports
