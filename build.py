@@ -8,7 +8,7 @@ idempotent: a second run only compares a stamp of the pinned requirements and re
     python3 build.py test    # the whole test suite, Blender tests included; then the add-on's tests in Blender
                              # 4.5 LTS and the newest 5.x (their own venvs), unless pytest arguments are given
     python3 build.py demo    # the main job on the embedded default model, results in demo_out/
-    python3 build.py addon   # the Blender extension zip in dist/
+    python3 build.py addon   # the Blender extension zips in dist/ (one for 4.5/5.0, one for 5.1+)
 """
 from __future__ import annotations
 
