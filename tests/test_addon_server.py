@@ -229,8 +229,15 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         assert remade.sounds_like == f"{sphere[1]} + {other}" and scene.sounding.sounds_like == ""
         assert [(layer.sounds_like, layer.unsure) for layer in remade.layers] == [(sphere[1], True), (other, False)]
         before = scene_state(scene)
-        with pytest.raises(RuntimeError, match="no clicked object 3 now"):
+        with pytest.raises(RuntimeError, match="not the ones that result was made from"):
             bpy.ops.sounding.sound_as(label=other, object_index=2)
+        assert scene_state(scene) == before
+        # The buttons name the result: once the clicks change, its objects' places mean other objects.
+        assert bpy.ops.sounding.sound_as(label=other, object_index=1, result=1) == {"FINISHED"}
+        assert bpy.ops.sounding.add_point(x=x + 1, y=y, new_object=True) == {"FINISHED"}
+        before = scene_state(scene)
+        with pytest.raises(RuntimeError, match="not the ones that result was made from"):
+            bpy.ops.sounding.sound_as(label=other, object_index=1, result=1)
         assert scene_state(scene) == before
     finally:
         stop_server(process)

@@ -97,8 +97,9 @@ def test_panels_draw_everything_they_name(addon):
     log = draw(addon.panels.SOUNDING_PT_view3d, bpy.context)
     assert ("label", "Or like:") not in log and ("label", "piano, or like:") not in log  # nothing else it resembles
     assert ("label", "drum (unsure), or like:") in log
-    assert [entry for entry in log if entry[0] == "set"] == [("set", "label", "guitar"), ("set", "object_index", 1),
-                                                             ("set", "label", "bell"), ("set", "object_index", 1)]
+    assert [entry for entry in log if entry[0] == "set"] == [
+        ("set", "label", "guitar"), ("set", "object_index", 1), ("set", "result", 0),
+        ("set", "label", "bell"), ("set", "object_index", 1), ("set", "result", 0)]
     for ui_list, items, active in ((addon.panels.SOUNDING_UL_objects, settings.objects, "active_object"),
                                    (addon.panels.SOUNDING_UL_results, settings.results, "active_result")):
         log = []

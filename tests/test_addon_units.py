@@ -131,6 +131,16 @@ def test_free_channel_and_names(addon):
     assert p.wav_name("Cube.001 (big)", 3, 0, "abcdef123456") == "Cube_001_big_s3_v1_abcdef12.wav"
 
 
+def test_a_selection_key_changes_with_the_image_or_any_click_but_not_the_hints(addon):
+    key = addon.plan.selection_key
+    clicked = [([(10.0, 20.0)], [1], ""), ([], [], "ignored: no clicks"), ([(30.0, 40.0), (31.0, 40.0)], [1, 0], "")]
+    assert key("Capture", clicked) == key("Capture", [(p, l, "a hint") for p, l, _ in clicked if p])
+    assert key("Capture", clicked) != key("Photo", clicked)
+    assert key("Capture", clicked) != key("Capture", clicked[:2])
+    assert key("Capture", clicked) != key("Capture", [clicked[0], clicked[2], clicked[0]])
+    assert key("Capture", clicked) != key("Capture", [clicked[0], ([(30.0, 40.0), (31.0, 40.0)], [1, 1], "")])
+
+
 def test_sound_names_fit_blenders_strip_names_without_cutting_a_class(addon):
     name, limit = addon.plan.sound_name, addon.plan.MAX_NAME_BYTES
     assert name("Cube") == "Sounding Cube" and name("Cube", "bell") == "Sounding Cube (bell)"

@@ -10,7 +10,7 @@ import aud
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
-from . import bridge, capture, geometry, placement, runtime
+from . import bridge, capture, geometry, placement, plan, runtime
 from .sounding_protocol import constants
 
 
@@ -212,22 +212,25 @@ class SOUNDING_OT_health(bpy.types.Operator):
         return report_outcome(self, running, bool(failed))
 
 
-def generate(operator, context, place: bool = False, sounds_like: str | None = None, object_index: int = -1
-             ) -> set[str]:
+def generate(operator, context, place: bool = False, sounds_like: str | None = None, object_index: int = -1,
+             made_from: str | None = None) -> set[str]:
     """Send the clicked selection with the scene's settings (``sounds_like``: this class instead of the scene's
-    Sounds Like, for the whole selection, or for the clicked object at ``object_index`` alone); the operator reports
-    what became of it."""
+    Sounds Like, for the whole selection, or for the clicked object at ``object_index`` alone, which must still be
+    the object of the result ``made_from``, a selection key); the operator reports what became of it."""
     scene = context.scene
     settings = scene.sounding
     image = settings.image
-    objects = bridge.selections(clicked_objects(settings), settings.text, capture_of(image))
+    clicked = clicked_objects(settings)
+    objects = bridge.selections(clicked, settings.text, capture_of(image))
     if not objects:
         operator.report({"ERROR"}, "Click an object in the image first (or give a text hint)")
         return {"CANCELLED"}
+    selection = plan.selection_key(image.name, clicked)
     if object_index >= 0:  # one object of a mix: the others are recognised again, the scene's Sounds Like left out
         chosen = objects[object_index] if object_index < len(objects) else None
-        if chosen is None or chosen.points is None and chosen.mask is None:
-            operator.report({"ERROR"}, f"There is no clicked object {object_index + 1} now: click the objects again")
+        if chosen is None or chosen.points is None and chosen.mask is None or made_from not in (None, selection):
+            operator.report({"ERROR"}, "The clicked objects are not the ones that result was made from: click them "
+                                       "again, or name a class in Sounds Like")
             return {"CANCELLED"}
         chosen.sounds_like, sounds_like = sounds_like, ""
     try:
@@ -242,7 +245,7 @@ def generate(operator, context, place: bool = False, sounds_like: str | None = N
     job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
                      label=target.name if target else image.name, timeout=runtime.preferences(context).timeout)
     running = runtime.Running(job, scene=scene.name, image=image.name, target=target.name if target else "",
-                              place=place)
+                              place=place, selection=selection)
     try:
         runtime.submit(context, running, waits(operator))
     except runtime.UserError as exc:
@@ -285,6 +288,9 @@ class SOUNDING_OT_sound_as(bpy.types.Operator):
     object_index: IntProperty(name="Object", default=-1, min=-1,
                               description="Only this clicked object (counted from 0) sounds like the class, the "
                                           "others are recognised as before; -1: the whole selection")
+    result: IntProperty(name="Result", default=-1, min=-1,
+                        description="The result whose object that is: refused unless the clicks are still the ones "
+                                    "it was made from; -1: no check")
     wait: BoolProperty(name="Wait", description="Block until the sounds arrive (default in background mode)",
                        options={"SKIP_SAVE"})
 
@@ -296,7 +302,9 @@ class SOUNDING_OT_sound_as(bpy.types.Operator):
         if not self.label.strip():
             self.report({"ERROR"}, "Name the class to sound like")
             return {"CANCELLED"}
-        return generate(self, context, sounds_like=self.label, object_index=self.object_index)
+        results = context.scene.sounding.results
+        made_from = results[self.result].selection if 0 <= self.result < len(results) else None
+        return generate(self, context, sounds_like=self.label, object_index=self.object_index, made_from=made_from)
 
 
 class SOUNDING_OT_cancel(bpy.types.Operator):

@@ -84,7 +84,8 @@ class SoundingPanel:
 
         if settings.results:
             layout.template_list("SOUNDING_UL_results", "", settings, "results", settings, "active_result", rows=3)
-            active = settings.results[min(settings.active_result, len(settings.results) - 1)]
+            shown = min(settings.active_result, len(settings.results) - 1)
+            active = settings.results[shown]
             if active.alternatives:  # one click remakes the selection as a class the object also resembles
                 row = layout.row(align=True)
                 row.label(text="Or like:")
@@ -97,7 +98,7 @@ class SoundingPanel:
                 row.label(text=f"{layer.sounds_like}{' (unsure)' if layer.unsure else ''}, or like:")
                 for alternative in layer.alternatives:
                     button = row.operator("sounding.sound_as", text=alternative.name)
-                    button.label, button.object_index = alternative.name, layer.object_index
+                    button.label, button.object_index, button.result = alternative.name, layer.object_index, shown
             layout.operator("sounding.stop_preview", icon="SNAP_FACE")
 
 

@@ -2,6 +2,7 @@
 address is spelled for `sounding serve`."""
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Iterable
@@ -39,6 +40,13 @@ def free_channel(occupied: Iterable[tuple[int, int, int]], start: int, end: int,
         if channel not in busy:
             return channel
     raise ValueError(f"no free sequencer channel for frames {start}-{end}")
+
+
+def selection_key(image: str, objects: Iterable[tuple[list[tuple[float, float]], list[int], str]]) -> str:
+    """What a result was made from: the image and each clicked object's clicks (objects without clicks are not
+    sent). A result's per-object buttons name an object by its place, so they need the same clicks."""
+    return json.dumps([image, [[[round(x, 2), round(y, 2), int(label)] for (x, y), label in zip(points, labels)]
+                               for points, labels, _ in objects if points]])
 
 
 def safe_stem(name: str) -> str:

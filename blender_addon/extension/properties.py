@@ -59,6 +59,7 @@ class SoundingResult(bpy.types.PropertyGroup):
                                                  "sound like when this sound is wrong")
     layers: CollectionProperty(type=SoundingLayer, name="Layers",
                                description="Each clicked object of a mix, with the classes it also resembles")
+    selection: StringProperty(name="Selection", description="The clicks the result was made from")
 
 
 class SoundingSettings(bpy.types.PropertyGroup):

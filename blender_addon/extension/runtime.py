@@ -38,6 +38,7 @@ class Running:
     image: str = ""  # name of the image it is about (mask previews)
     target: str = ""  # name of the 3D object that gets the Speaker
     place: bool = False  # put the first variation into the scene as soon as it arrives
+    selection: str = ""  # what was clicked (plan.selection_key), kept on each result
     stage: str = "queued"
     step: int = 0
     total: int = 0
@@ -206,6 +207,7 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
         result = settings.results.add()
         result.filepath, result.seed, result.duration = sound.path, sound.seed, sound.duration
         result.target, result.sounds_like, result.unsure = target, like, generated.unsure
+        result.selection = running.selection
         for label in generated.alternatives:
             result.alternatives.add().name = label
         for made in generated.layers:
