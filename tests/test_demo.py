@@ -38,6 +38,8 @@ def test_the_demo_writes_a_page_that_shows_and_plays_every_scene(tmp_path, capsy
     assert f"made to sound like <b>dog</b> ({unsure_note()})" in cat
     # both clicked: each object made apart, then mixed, and each names what else it may be
     assert "made to sound like <b>piano + guitar</b> (object 1: piano, or like " in page
+    named = sections["Two-object scene, clicking both, the cat asked to sound like a dog"]
+    assert "made to sound like <b>dog + " in named and "(object 1: dog, or like " in named  # one object named alone
     printed = capsys.readouterr().out
     assert "skipped" not in printed
     assert "recognised as:" in printed

@@ -66,7 +66,8 @@ class Frame:
 class Scene:
     """One generation: a picture and the clicked objects, each given by its clicks (x, y), all on the object, or
     for a rendered frame by its models' names (each clicked once, inside it); a text hint, and a class to sound like
-    instead of the recognised one (as a sound designer corrects a wrong guess)."""
+    instead of the recognised one (as a sound designer corrects a wrong guess), for the whole selection or, in
+    ``object_classes``, for each clicked object (None: recognise it)."""
 
     title: str
     picture: str
@@ -74,10 +75,15 @@ class Scene:
     text: str | None = None
     sounds_like: str | None = None
     models: tuple[str, ...] = ()
+    object_classes: tuple[str | None, ...] = ()
 
     def clicked(self, frame: Frame) -> list[tuple[tuple[float, float], ...]]:
         """Each object's clicks on ``frame``."""
         return list(self.objects) + [(interior_point(frame.masks[name]),) for name in self.models]
+
+    def asked(self) -> list[str]:
+        """The classes this scene names."""
+        return [label for label in (self.sounds_like, *self.object_classes) if label]
 
 
 PICTURES = {
@@ -109,6 +115,8 @@ SCENES = (
     Scene("Two-object scene, clicking the cat", "cat_and_rocket", (CAT_CLICKS,)),
     Scene("Two-object scene, clicking the rocket", "cat_and_rocket", (ROCKET_IN_PAIR,)),
     Scene("Two-object scene, clicking both", "cat_and_rocket", (CAT_CLICKS, ROCKET_IN_PAIR)),
+    Scene("Two-object scene, clicking both, the cat asked to sound like a dog", "cat_and_rocket",
+          (CAT_CLICKS, ROCKET_IN_PAIR), object_classes=("dog", None)),
     Scene("One object: the rocket, asked to sound like fireworks", "rocket", (((322.0, 260.0),),),
           sounds_like="fireworks"),
 )
@@ -222,7 +230,9 @@ def run_scene(client: SoundingClient, scene: Scene, frame: Frame, index: int, ou
     image_png = png_bytes(image)
     clicked = scene.clicked(frame)
     clicks = [click for object_clicks in clicked for click in object_clicks]
-    objects = [ObjectSelection(points=list(object_clicks), text=scene.text) for object_clicks in clicked]
+    classes = scene.object_classes + (None,) * (len(clicked) - len(scene.object_classes))
+    objects = [ObjectSelection(points=list(object_clicks), text=scene.text, sounds_like=label)
+               for object_clicks, label in zip(clicked, classes)]
     started = time.monotonic()
     result = client.generate(image_png, objects, duration=args.duration, seed=args.seed + index * args.variations,
                              steps=args.steps, variations=args.variations, timeout=REQUEST_TIMEOUT,
@@ -326,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         results, frames = [], {}
         for index, scene in enumerate(SCENES):
             print(f"[{index + 1}/{len(SCENES)}] {scene.title}")
-            if scene.sounds_like and scene.sounds_like not in health["model"].get("classes", []):
-                print(f"  skipped: the model knows no class {scene.sounds_like!r}")
+            unknown = [label for label in scene.asked() if label not in health["model"].get("classes", [])]
+            if unknown:
+                print(f"  skipped: the model knows no class {unknown[0]!r}")
                 continue
             if scene.picture not in frames:
                 frames[scene.picture] = prepare_frame(PICTURES[scene.picture])
