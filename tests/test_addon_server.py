@@ -196,7 +196,7 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
 
         other = "drum" if recognised == "bell" else "bell"
         assert [a.name for a in scene.sounding.results[0].alternatives] == [other]  # what "Or like:" offers
-        assert bpy.ops.sounding.sound_as(label=f" {other.upper()} ") == {"FINISHED"}  # spelt as the model does
+        assert bpy.ops.sounding.sound_as(label=f" {other.upper()} ", result=0) == {"FINISHED"}  # as the model spells
         assert scene.sounding.sounds_like == ""  # this once: the next click is recognised again
         assert [(r.sounds_like, r.unsure) for r in scene.sounding.results] == [(recognised, True), (other, False)]
         assert [a.name for a in scene.sounding.results[1].alternatives] == [recognised]
@@ -238,6 +238,8 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         before = scene_state(scene)
         with pytest.raises(RuntimeError, match="not the ones that result was made from"):
             bpy.ops.sounding.sound_as(label=other, object_index=1, result=1)
+        with pytest.raises(RuntimeError, match="not the ones that result was made from"):  # the whole selection too
+            bpy.ops.sounding.sound_as(label=other, result=1)
         assert scene_state(scene) == before
     finally:
         stop_server(process)

@@ -87,7 +87,8 @@ def test_panels_draw_everything_they_name(addon):
     assert ("operator", "sounding.sound_as") not in log  # the result has no alternatives
     result.alternatives.add().name = "cat"
     log = draw(addon.panels.SOUNDING_PT_view3d, bpy.context)
-    assert ("operator", "sounding.sound_as") in log and ("label", "Or like:") in log and ("set", "label", "cat") in log
+    assert ("operator", "sounding.sound_as") in log and ("label", "Or like:") in log
+    assert [entry for entry in log if entry[0] == "set"] == [("set", "label", "cat"), ("set", "result", 0)]
     result.alternatives.clear()
     for index, (made, others, unsure) in enumerate((("piano", (), False), ("drum", ("guitar", "bell"), True))):
         layer = result.layers.add()

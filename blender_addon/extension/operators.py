@@ -215,8 +215,9 @@ class SOUNDING_OT_health(bpy.types.Operator):
 def generate(operator, context, place: bool = False, sounds_like: str | None = None, object_index: int = -1,
              made_from: str | None = None) -> set[str]:
     """Send the clicked selection with the scene's settings (``sounds_like``: this class instead of the scene's
-    Sounds Like, for the whole selection, or for the clicked object at ``object_index`` alone, which must still be
-    the object of the result ``made_from``, a selection key); the operator reports what became of it."""
+    Sounds Like, for the whole selection, or for the clicked object at ``object_index`` alone; ``made_from``: the
+    selection key of the result whose class that is, which the clicks must still be); the operator reports what
+    became of it."""
     scene = context.scene
     settings = scene.sounding
     image = settings.image
@@ -226,12 +227,13 @@ def generate(operator, context, place: bool = False, sounds_like: str | None = N
         operator.report({"ERROR"}, "Click an object in the image first (or give a text hint)")
         return {"CANCELLED"}
     selection = plan.selection_key(image.name, clicked)
-    if object_index >= 0:  # one object of a mix: the others are recognised again, the scene's Sounds Like left out
-        chosen = objects[object_index] if object_index < len(objects) else None
-        if chosen is None or chosen.points is None and chosen.mask is None or made_from not in (None, selection):
-            operator.report({"ERROR"}, "The clicked objects are not the ones that result was made from: click them "
-                                       "again, or name a class in Sounds Like")
-            return {"CANCELLED"}
+    chosen = objects[object_index] if 0 <= object_index < len(objects) else None
+    unclicked = object_index >= 0 and (chosen is None or chosen.points is None and chosen.mask is None)
+    if unclicked or made_from not in (None, selection):
+        operator.report({"ERROR"}, "The clicked objects are not the ones that result was made from: click them "
+                                   "again, or name a class in Sounds Like")
+        return {"CANCELLED"}
+    if chosen is not None:  # one object of a mix: the others are recognised again, the scene's Sounds Like left out
         chosen.sounds_like, sounds_like = sounds_like, ""
     try:
         data = capture.image_data(image)
@@ -289,8 +291,8 @@ class SOUNDING_OT_sound_as(bpy.types.Operator):
                               description="Only this clicked object (counted from 0) sounds like the class, the "
                                           "others are recognised as before; -1: the whole selection")
     result: IntProperty(name="Result", default=-1, min=-1,
-                        description="The result whose object that is: refused unless the clicks are still the ones "
-                                    "it was made from; -1: no check")
+                        description="The result that offered the class: refused unless the clicks are still the "
+                                    "ones it was made from; -1: no check")
     wait: BoolProperty(name="Wait", description="Block until the sounds arrive (default in background mode)",
                        options={"SKIP_SAVE"})
 

@@ -90,7 +90,8 @@ class SoundingPanel:
                 row = layout.row(align=True)
                 row.label(text="Or like:")
                 for alternative in active.alternatives:
-                    row.operator("sounding.sound_as", text=alternative.name).label = alternative.name
+                    button = row.operator("sounding.sound_as", text=alternative.name)
+                    button.label, button.result = alternative.name, shown
             for layer in active.layers:  # a mix: one click remakes one object's layer as another class
                 if not layer.alternatives:
                     continue
