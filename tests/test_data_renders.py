@@ -35,6 +35,36 @@ def test_child_process_renders_every_view_on_a_transparent_film(tmp_path):
         assert set(np.unique(cutout[..., 3])) <= {0, 255}
 
 
+WORLD_RENDER = """
+import sys
+import bpy
+from sounding.data.renders import plain_world
+
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+scene.world = plain_world(bpy, "world", (0.5, 0.2, 0.05))
+camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
+scene.collection.objects.link(camera)
+scene.camera = camera
+scene.render.engine, scene.cycles.samples, scene.cycles.device = "CYCLES", 1, "CPU"
+scene.render.resolution_x = scene.render.resolution_y = 8
+scene.view_settings.view_transform = "Standard"
+scene.render.filepath = sys.argv[1]
+bpy.ops.render.render(write_still=True)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="bpy is not installed")
+def test_a_plain_world_renders_its_colour(tmp_path):
+    # Blender 5 renders a world's Background node and ignores its colour: the renders' light must be the one named.
+    environment = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender")}
+    subprocess.run([sys.executable, "-c", WORLD_RENDER, str(tmp_path / "world.png")], check=True, env=environment,
+                   capture_output=True, timeout=300)
+    srgb = np.asarray(Image.open(tmp_path / "world.png").convert("RGB")).reshape(-1, 3).mean(axis=0)
+    linear = ((srgb / 255 + 0.055) / 1.055) ** 2.4
+    assert np.allclose(linear, (0.5, 0.2, 0.05), atol=0.02)
+
+
 def test_views_of_one_model_share_a_split_group_and_licence(tmp_path):
     first, second = renders.view_paths(tmp_path, "BlendSwap-CC-0", "chicken")[:2]
     root = renders.render_dir(tmp_path)

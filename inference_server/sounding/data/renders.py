@@ -35,6 +35,9 @@ MODELS = {
 #: Camera azimuths (degrees around the model) and elevations of the rendered views.
 VIEWS = ((30.0, 15.0), (-40.0, 25.0), (150.0, 10.0))
 RESOLUTION = 256
+#: The world's light (linear RGB) around the sun: Blender 5's default world, under which foley-mini's pictures were
+#: rendered (the film is transparent, so it only lights the model).
+WORLD_COLOUR = (0.05, 0.05, 0.05)
 
 
 @dataclass
@@ -101,6 +104,16 @@ def shows_object(path: Path, minimum_share: float = 0.01) -> bool:
         return float(np.mean(np.asarray(image.convert("RGBA"))[..., 3] >= 128)) >= minimum_share
 
 
+def plain_world(bpy, name: str, colour: tuple[float, float, float]):
+    """A new world of one colour in Blender 4.2-5.x: a world with nodes (every world in Blender 5) renders its
+    Background node, not its ``color``."""
+    world = bpy.data.worlds.new(name)
+    world.color = colour
+    if world.node_tree is not None:
+        world.node_tree.nodes["Background"].inputs["Color"].default_value = (*colour, 1.0)
+    return world
+
+
 def _render_job(job: RenderJob) -> None:
     """Inside the child process: import the OBJ, frame it, render each view with Cycles on a transparent film."""
     import bpy
@@ -121,8 +134,7 @@ def _render_job(job: RenderJob) -> None:
     sun.data.energy = 3.0
     sun.rotation_euler = (0.8, 0.2, 0.5)
     scene.collection.objects.link(sun)
-    scene.world = bpy.data.worlds.new("world")
-    scene.world.color = (0.8, 0.8, 0.8)
+    scene.world = plain_world(bpy, "world", WORLD_COLOUR)
     scene.render.engine = "CYCLES"
     scene.cycles.samples = 8
     scene.cycles.device = "CPU"

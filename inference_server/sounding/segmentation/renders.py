@@ -129,6 +129,8 @@ def _camera_light_world(bpy, size: tuple[int, int], camera: tuple[float, float, 
                         sun_energy: float, sun: tuple[float, float], world: tuple[float, float, float]) -> None:
     """The camera at ``camera`` looking along +y, tilted ``tilt`` degrees up from straight down; a sun of
     ``sun_energy`` turned ``sun`` degrees about x and y; a plain world colour; Cycles on the CPU at ``size`` (H, W)."""
+    from sounding.data.renders import plain_world
+
     scene = bpy.context.scene
     camera_object = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     scene.collection.objects.link(camera_object)
@@ -139,8 +141,7 @@ def _camera_light_world(bpy, size: tuple[int, int], camera: tuple[float, float, 
     light.data.energy = sun_energy
     light.rotation_euler = (math.radians(sun[0]), math.radians(sun[1]), 0)
     scene.collection.objects.link(light)
-    scene.world = bpy.data.worlds.new("World")
-    scene.world.color = world
+    scene.world = plain_world(bpy, "World", world)
     scene.render.resolution_y, scene.render.resolution_x = size
     scene.render.resolution_percentage = 100
     scene.render.engine = "CYCLES"
@@ -218,9 +219,6 @@ def build_staged_scene(bpy, size: tuple[int, int], staged: StagedScene) -> None:
                 for i, p in enumerate(staged.placements)]
     _number(objects)
     _camera_light_world(bpy, size, STAGE_CAMERA, STAGE_TILT, STAGE_SUN_ENERGY, STAGE_SUN, staged.world)
-    world = bpy.context.scene.world
-    if world.node_tree is not None:  # a world with nodes (Blender 5) renders its Background node, not its colour
-        world.node_tree.nodes["Background"].inputs["Color"].default_value = (*staged.world, 1.0)
 
 
 def _render_frame_and_ids(bpy, out_dir: Path, n: int, samples: int) -> None:
