@@ -151,10 +151,17 @@ def test_a_mix_offers_each_object_its_own_alternatives():
     layers[0]["unsure"], layers[0]["recognised"] = True, piano[:1]
     assert layer_note(generate_result(Reply(header, [])).layers[0]) == "object 1: piano (unsure)"
     assert generate_result(Reply({**header, "layers": []}, [])).layers == []
-    for bad in ([{"object": 0}], [{"object": "x", "recognised": [], "sounds_like": "a"}], 3, [3]):
+    for bad in ([{"object": 0}], [{"object": "x", "recognised": [], "sounds_like": "a"}], 3, [3],
+                [{**layers[0], "audio": [{"blob": 1}]}]):
         with pytest.raises(ProtocolError, match="layers"):
-            generate_result(Reply({**header, "layers": bad}, []))
+            generate_result(Reply({**header, "layers": bad}, [b"wav"]))
+    clip = {"blob": 2, "format": "wav", "sample_rate": 16000, "duration": 1.0, "seed": 7}  # stems: after the mix
+    stems = generate_result(Reply({**header, "layers": [{**layers[0], "audio": [clip]}]}, [b"mix", b"piano"]))
+    assert [(c.data, c.seed, c.duration) for c in stems.layers[0].audio] == [(b"piano", 7, 1.0)]
+    with pytest.raises(ProtocolError, match="blob 2"):
+        generate_result(Reply({**header, "layers": [{**layers[0], "audio": [clip]}]}, [b"mix"]))
 
     fields, _ = generate_message(b"png", [ObjectSelection(points=[(1, 2)], sounds_like="guitar"),
                                           ObjectSelection(points=[(3, 4)])])
     assert [o.get("sounds_like") for o in fields["objects"]] == ["guitar", None] and "sounds_like" not in fields
+    assert "stems" not in fields and generate_message(b"png", [], stems=True)[0]["stems"] is True

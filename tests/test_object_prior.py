@@ -298,6 +298,8 @@ def test_a_generate_reply_names_the_recognised_classes_and_takes_a_class_to_soun
 
 
 def test_a_generate_reply_for_several_objects_names_each_object_s_class(tmp_path):
+    from sounding.audio.loudness import normalise_loudness
+
     generator = load_generator("tiny")
     generator.object_prior = fit_object_prior(generator, read_rows(write_manifest(tmp_path), "train"), strength=1.0)
     image, bell, drum = two_objects()
@@ -309,6 +311,7 @@ def test_a_generate_reply_for_several_objects_names_each_object_s_class(tmp_path
             SoundingClient(server.endpoint, timeout=60) as client:
         wait_until_ready(client.health)
         result = client.generate(buffer.getvalue(), selection, steps=2, seed=1)
+        stems = client.generate(buffer.getvalue(), selection, steps=2, seed=1, variations=2, stems=True)
         remade = client.generate(buffer.getvalue(), drum_as_bell, steps=2, seed=1)
         one = client.generate(buffer.getvalue(), drum_as_bell[1:], steps=2, seed=1)  # one object: the request's class
         with pytest.raises(ProtocolError, match="'tuba' is not one of the model's classes"):
@@ -320,6 +323,15 @@ def test_a_generate_reply_for_several_objects_names_each_object_s_class(tmp_path
     assert len(result.masks) == 2 and len(result.audio) == 1
     assert [(layer.object, layer.sounds_like, layer.alternatives) for layer in result.layers] == \
         [(0, "bell", ["drum"]), (1, "drum", ["bell"])]
+    assert all(layer.audio == [] for layer in result.layers)  # each object's own clips only when asked for
+    # With stems each object's clips come too, at the delivered loudness: each variation's mix is theirs.
+    assert stems.audio[0].data == result.audio[0].data and [len(layer.audio) for layer in stems.layers] == [2, 2]
+    for variation, mix in enumerate(stems.audio):
+        own = [soundfile.read(io.BytesIO(layer.audio[variation].data))[0] for layer in stems.layers]
+        assert [layer.audio[variation].seed for layer in stems.layers] == [mix.seed] * 2 == [1 + variation] * 2
+        assert not np.allclose(own[0], own[1], atol=1e-3)
+        np.testing.assert_allclose(soundfile.read(io.BytesIO(mix.data))[0],
+                                   normalise_loudness(np.mean(own, axis=0).astype(np.float32), 16000), atol=2e-3)
     assert remade.sounds_like == "bell + bell"
     assert [layer.alternatives for layer in remade.layers] == [["drum"], ["drum"]]
     assert remade.audio[0].data != result.audio[0].data
@@ -360,6 +372,8 @@ def test_several_objects_under_a_prior_are_made_apart_and_mixed_at_one_loudness(
     for variation in range(2):
         layers = [normalise_loudness(output.clips[variation], 16000) for output in alone]
         np.testing.assert_allclose(both.clips[variation], np.mean(layers, axis=0), atol=1e-6)
+        for layer, output in zip(both.layers, alone):  # each layer keeps its own clips, as made alone
+            np.testing.assert_allclose(layer.clips[variation], output.clips[variation], atol=1e-6)
     assert asked.sounds_like == "drum" and len(asked.recognised) == 2  # asked for by name: one class, the union
     assert not np.allclose(asked.clips[0], both.clips[0])
     assert not both.unsure
@@ -406,6 +420,11 @@ def test_sounding_generate_prints_what_it_recognised_and_takes_a_class(tmp_path,
     lines = capsys.readouterr().out.splitlines()
     assert lines[-3].endswith("; made to sound like bell + bell")
     assert lines[-2:] == ["  object 1: bell, or like drum", "  object 2: bell, or like drum"]
+    assert main(command + ["--click", "7,7", "--click", "23,23", "--stems"]) == 0  # each object's sound beside the mix
+    printed = capsys.readouterr().out
+    for name in ("out.wav", "out_object1.wav", "out_object2.wav"):
+        assert f"{tmp_path / name}: 1.00 s at 16000 Hz, seed 0" in printed
+        assert soundfile.info(str(tmp_path / name)).frames == 16000
 
 
 def test_a_unet_only_training_keeps_the_prior_and_can_train_on_its_typical_conditions(tmp_path):

@@ -77,15 +77,15 @@ def test_every_op_parses_into_its_dataclass():
     assert segment.objects[0].points == [(1.5, 2.0), (41.0, 29.0)] and segment.objects[0].labels == [1, 0]
     request = parse(generate(objects=[{"points": [[3, 4]], "text": "dog"}, {"mask": {"blob": 2, "format": "png"}},
                                       {"text": "rain"}], duration=2.5, seed=9, steps=4, guidance=3, variations=3,
-                             format="flac", sounds_like="dog"), PNG, MASK)
+                             format="flac", sounds_like="dog", stems=True), PNG, MASK)
     assert isinstance(request, GenerateRequest)
     assert (request.duration, request.seed, request.steps, request.guidance, request.variations, request.format,
-            request.sounds_like) == (2.5, 9, 4, 3.0, 3, "flac", "dog")
+            request.sounds_like, request.stems) == (2.5, 9, 4, 3.0, 3, "flac", "dog", True)
     assert request.objects[0].labels == [1] and request.objects[1].mask == MASK
     assert request.objects[2].text == "rain" and request.objects[2].points is None  # the text-only extension
     defaults = parse(generate(), PNG)
-    assert (defaults.duration, defaults.seed, defaults.variations, defaults.format, defaults.sounds_like) == \
-        (None, None, 1, "wav", None)
+    assert (defaults.duration, defaults.seed, defaults.variations, defaults.format, defaults.sounds_like,
+            defaults.stems) == (None, None, 1, "wav", None, False)
 
 
 @pytest.mark.parametrize("header, code", [
@@ -151,6 +151,8 @@ def test_common_fields(header, code):
     ({"objects": [{"points": [[1, 1]], "sounds_like": "x" * 65}]}, TOO_LARGE),
     ({"objects": [{"text": "rain", "sounds_like": "rain"}]}, BAD_REQUEST),  # selects nothing to make a sound of
     ({"objects": [{"points": [[1, 1]], "sounds_like": "dog"}], "sounds_like": "cat"}, BAD_REQUEST),  # both levels
+    ({"stems": 1}, BAD_REQUEST),
+    ({"stems": "yes"}, BAD_REQUEST),
 ])
 def test_generate_fields(fields, code):
     assert code_of(generate(**fields), PNG) == code

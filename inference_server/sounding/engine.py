@@ -83,12 +83,13 @@ class Recognition:
 @dataclass
 class LayerOutput:
     """One object of a mix: what the prior recognised it as (best first), the class it was made as, whether that is
-    a guess, and its place among the request's objects."""
+    a guess, its place among the request's objects, and its own clips (one per variation) before the mix."""
 
     recognised: list[Recognition]
     sounds_like: str
     unsure: bool
     index: int
+    clips: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass

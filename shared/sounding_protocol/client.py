@@ -108,6 +108,9 @@ class LayerResult:
     #: The class this object's layer was made as (asked for, else recognised).
     sounds_like: str
     unsure: bool = False
+    #: This object's own clips, one per variation, where the request asked for ``stems``; the result's audio mixes
+    #: them.
+    audio: list[AudioClip] = field(default_factory=list)
 
     @property
     def alternatives(self) -> list[str]:
@@ -176,12 +179,13 @@ def segment_message(image: bytes, objects: Sequence[ObjectSelection],
 def generate_message(image: bytes, objects: Sequence[ObjectSelection], image_format: str = "png", *,
                      duration: float | None = None, seed: int | None = None, steps: int | None = None,
                      guidance: float | None = None, variations: int = 1, audio_format: str = "wav",
-                     sounds_like: str | None = None) -> tuple[dict[str, Any], list[bytes]]:
+                     sounds_like: str | None = None, stems: bool = False) -> tuple[dict[str, Any], list[bytes]]:
     """Fields and blobs of a ``generate`` request; ``None`` leaves a value to the server (the model's default; for
-    ``sounds_like``, the class the model recognises)."""
+    ``sounds_like``, the class the model recognises). ``stems``: where several objects are made apart, also each
+    object's own clips (``LayerResult.audio``)."""
     fields, blobs = segment_message(image, objects, image_format)
     options = {"duration": duration, "seed": seed, "steps": steps, "guidance": guidance, "variations": variations,
-               "format": audio_format, "sounds_like": sounds_like}
+               "format": audio_format, "sounds_like": sounds_like, "stems": stems or None}
     fields.update({k: v for k, v in options.items() if v is not None})
     return fields, blobs
 
@@ -190,9 +194,13 @@ def masks_of(reply: Reply) -> list[MaskResult]:
     return [MaskResult(png=reply.blob(m), score=float(m["score"])) for m in reply.header.get("masks", [])]
 
 
+def audio_of(reply: Reply, refs: Sequence[dict[str, Any]]) -> list[AudioClip]:
+    return [AudioClip(data=reply.blob(a), format=a["format"], sample_rate=int(a["sample_rate"]),
+                      duration=float(a["duration"]), seed=int(a["seed"])) for a in refs]
+
+
 def generate_result(reply: Reply) -> GenerateResult:
-    audio = [AudioClip(data=reply.blob(a), format=a["format"], sample_rate=int(a["sample_rate"]),
-                       duration=float(a["duration"]), seed=int(a["seed"])) for a in reply.header.get("audio", [])]
+    audio = audio_of(reply, reply.header.get("audio", []))
     sounds_like = reply.header.get("sounds_like")
     return GenerateResult(audio=audio, masks=masks_of(reply), header=reply.header, recognised=recognised_of(reply),
                           sounds_like=None if sounds_like is None else str(sounds_like),
@@ -207,8 +215,8 @@ def layers_of(reply: Reply) -> list[LayerResult]:
     entries = reply.header.get("layers", [])
     try:
         return [LayerResult(object=int(entry["object"]), recognised=_recognised(entry["recognised"], "layers"),
-                            sounds_like=str(entry["sounds_like"]), unsure=entry.get("unsure") is True)
-                for entry in entries]
+                            sounds_like=str(entry["sounds_like"]), unsure=entry.get("unsure") is True,
+                            audio=audio_of(reply, entry.get("audio", []))) for entry in entries]
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise ProtocolError(INTERNAL, f"the server sent a malformed 'layers' field: {entries!r:.200}") from exc
 
@@ -367,7 +375,7 @@ class SoundingClient:
 
     def generate(self, image: bytes, objects: Sequence[ObjectSelection], image_format: str = "png", *,
                  progress: ProgressFn | None = None, timeout: float | None = None, **options) -> GenerateResult:
-        """``options``: duration, seed, steps, guidance, variations, audio_format, sounds_like (see
+        """``options``: duration, seed, steps, guidance, variations, audio_format, sounds_like, stems (see
         :func:`generate_message`)."""
         fields, blobs = generate_message(image, objects, image_format, **options)
         return generate_result(self.request(OP_GENERATE, fields, blobs, timeout, progress))

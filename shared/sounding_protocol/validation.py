@@ -74,6 +74,7 @@ class GenerateRequest:
     variations: int = 1
     format: str = "wav"
     sounds_like: str | None = None  # a class of the model's to sound like; None: the class it recognises
+    stems: bool = False  # also each object's own clips, where several objects are made apart
 
 
 Request = Union[HealthRequest, CancelRequest, SegmentRequest, GenerateRequest]
@@ -144,9 +145,11 @@ def _generate_request(header, request_id, image, objects, limits: Limits) -> Gen
     sounds_like = _class_name(header, "sounds_like")
     if sounds_like is not None and any(obj.sounds_like is not None for obj in objects):
         raise ProtocolError(BAD_REQUEST, "give 'sounds_like' for the whole request or for single objects, not both")
+    stems = _optional(header, "stems", lambda v: isinstance(v, bool), "true or false")
     return GenerateRequest(id=request_id, image=image, objects=objects, duration=None if duration is None
                            else float(duration), seed=seed, steps=steps, guidance=None if guidance is None
-                           else float(guidance), variations=variations, format=fmt, sounds_like=sounds_like)
+                           else float(guidance), variations=variations, format=fmt, sounds_like=sounds_like,
+                           stems=stems is True)
 
 
 def _class_name(fields: dict, name: str, where: str = "") -> str | None:

@@ -85,6 +85,8 @@ def register(commands) -> None:
             p.add_argument("--variations", type=int, default=1, help="several -> OUT_1.wav, OUT_2.wav, ...")
             p.add_argument("--sounds-like", default=None, metavar="CLASS",
                            help="make the sound of this class of the model's, not the one it recognises")
+            p.add_argument("--stems", action="store_true",
+                           help="several objects made apart: also each object's own sound -> OUT_object1.wav, ...")
             p.set_defaults(func=generate)
         else:
             p.set_defaults(func=segment)

@@ -30,7 +30,7 @@ def run_generate(args: argparse.Namespace) -> int:
     audio_format = "flac" if out.suffix.lower() == ".flac" else "wav"
     fields, blobs = generate_message(image, objects, image_format, duration=args.duration, seed=args.seed,
                                      steps=args.steps, guidance=args.guidance, variations=args.variations,
-                                     audio_format=audio_format, sounds_like=args.sounds_like)
+                                     audio_format=audio_format, sounds_like=args.sounds_like, stems=args.stems)
     reply = _request(args, OP_GENERATE, fields, blobs)
     if reply is None:
         return 1
@@ -38,7 +38,11 @@ def run_generate(args: argparse.Namespace) -> int:
     paths = [out] if len(result.audio) == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}")
                                                   for i in range(1, len(result.audio) + 1)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    for path, clip in zip(paths, result.audio):
+    clips = list(zip(paths, result.audio))
+    for layer in result.layers:  # --stems: each object's own clip beside its variation's mix
+        clips += [(path.with_name(f"{path.stem}_object{layer.object + 1}{path.suffix}"), clip)
+                  for path, clip in zip(paths, layer.audio)]
+    for path, clip in clips:
         path.write_bytes(clip.data)
         print(f"{path}: {clip.duration:.2f} s at {clip.sample_rate} Hz, seed {clip.seed}")
     if result.recognised:

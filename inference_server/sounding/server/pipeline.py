@@ -114,7 +114,8 @@ def recognition_fields(recognised: Sequence[Recognition]) -> list[dict[str, Any]
 
 def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
                          progress: ProgressFn) -> list[ResultParts]:
-    """One ``generate`` call for jobs with equal batch keys; one reply per job (audio blobs first, then masks)."""
+    """One ``generate`` call for jobs with equal batch keys; one reply per job (audio blobs first, then masks, then
+    each layer's own clips where the request asked for ``stems``)."""
     outputs = engine.generator.generate([p.generation for p in batch], progress)
     if len(outputs) != len(batch):
         raise RuntimeError(f"the generator returned {len(outputs)} results for {len(batch)} requests")
@@ -126,15 +127,29 @@ def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
             raise RuntimeError(f"the generator returned {len(output.clips)} clips for {generation.variations} "
                                "variations")
         fmt = prepared.request.format
-        # Delivered at the dataset's loudness, so clips sit together in a mix (docs/protocol-extensions.md).
-        clips = [normalise_loudness(np.asarray(clip, np.float32).reshape(-1), sample_rate) for clip in output.clips]
-        blobs = [encode_audio(clip, sample_rate, fmt) for clip in clips]
-        audio = [{"blob": i + 1, "format": fmt, "sample_rate": sample_rate, "duration": clip.size / sample_rate,
-                  "seed": generation.seed + i} for i, clip in enumerate(clips)]
+        audio, blobs = audio_parts(output.clips, generation.seed, sample_rate, fmt, first_blob=1)
         mask_fields, mask_blobs = mask_parts(prepared.masks, first_blob=len(blobs) + 1)
-        layers = [{"object": layer.index, "recognised": recognition_fields(layer.recognised),
-                   "sounds_like": layer.sounds_like, "unsure": layer.unsure} for layer in output.layers]
+        blobs = blobs + mask_blobs
+        layers = []
+        for layer in output.layers:  # each object of a mix; its own clips after the masks, if asked for
+            fields = {"object": layer.index, "recognised": recognition_fields(layer.recognised),
+                      "sounds_like": layer.sounds_like, "unsure": layer.unsure}
+            if prepared.request.stems:
+                fields["audio"], stem_blobs = audio_parts(layer.clips, generation.seed, sample_rate, fmt,
+                                                          first_blob=len(blobs) + 1)
+                blobs = blobs + stem_blobs
+            layers.append(fields)
         replies.append(({"audio": audio, **mask_fields, "steps": generation.steps, "guidance": generation.guidance,
                          "recognised": recognition_fields(output.recognised), "sounds_like": output.sounds_like,
-                         "unsure": output.unsure, "layers": layers}, blobs + mask_blobs))
+                         "unsure": output.unsure, "layers": layers}, blobs))
     return replies
+
+
+def audio_parts(clips: Sequence[np.ndarray], seed: int, sample_rate: int, fmt: str,
+                first_blob: int) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Variation i's clip (seed + i) as blob ``first_blob + i``, delivered at the dataset's loudness so that clips
+    sit together in a mix (docs/protocol-extensions.md); -> (header refs, blobs)."""
+    clips = [normalise_loudness(np.asarray(clip, np.float32).reshape(-1), sample_rate) for clip in clips]
+    refs = [{"blob": first_blob + i, "format": fmt, "sample_rate": sample_rate, "duration": clip.size / sample_rate,
+             "seed": seed + i} for i, clip in enumerate(clips)]
+    return refs, [encode_audio(clip, sample_rate, fmt) for clip in clips]
