@@ -224,6 +224,26 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         assert mix.sounds_like == f"{sphere[1]} + {cube[1]}" and (sphere[0], cube[0]) == (0, 1)
         other = ({"bell", "drum"} - {cube[1]}).pop()
         assert [a.name for a in mix.layers[1].alternatives] == [other] and not mix.alternatives
+        # Per Object: each object's own sound on its own Speaker and strip, all in one step; off: the mix on the first.
+        assert [layer.target.name for layer in mix.layers] == ["Sphere", "Cube"]
+        assert all(os.path.isfile(layer.filepath) and layer.filepath != mix.filepath for layer in mix.layers)
+        before = scene_state(scene)
+        assert bpy.ops.sounding.use_result(index=0) == {"FINISHED"}
+        after = scene_state(scene)
+        assert (after["speakers"], after["strips"]) == (before["speakers"] + 2, before["strips"] + 2)
+        for layer, name in zip(mix.layers, ("Sphere", "Cube")):
+            speaker = bpy.data.objects[f"Sounding {name} ({layer.sounds_like})"]
+            assert speaker.parent.name == name and speaker.data.sound.filepath == layer.filepath
+        scene.sounding.per_object = False
+        assert bpy.ops.sounding.use_result(index=0) == {"FINISHED"}
+        assert bpy.data.objects[f"Sounding Sphere ({mix.sounds_like})"].data.sound.filepath == mix.filepath
+        assert scene_state(scene)["speakers"] == after["speakers"] + 1
+        scene.sounding.per_object = True
+        os.remove(mix.layers[1].filepath)
+        before = scene_state(scene)
+        with pytest.raises(RuntimeError, match="is missing"):
+            bpy.ops.sounding.use_result(index=0)
+        assert scene_state(scene) == before  # nothing of the first object's sound either
         assert bpy.ops.sounding.sound_as(label=other, object_index=1) == {"FINISHED"}
         remade = scene.sounding.results[1]
         assert remade.sounds_like == f"{sphere[1]} + {other}" and scene.sounding.sounds_like == ""

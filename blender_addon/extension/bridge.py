@@ -99,7 +99,7 @@ def selections(objects: list[tuple[list[tuple[float, float]], list[int], str]], 
 @dataclass
 class Job:
     """One request. ``op``: health, segment or generate; ``options``: generate's duration, seed, steps, guidance,
-    variations, sounds_like (None leaves a value to the model). Sounds are written into ``folder``."""
+    variations, sounds_like, stems (None leaves a value to the model). Sounds are written into ``folder``."""
 
     op: str
     image: ImageData | None = None
@@ -144,6 +144,7 @@ class Generated:
     unsure: bool = False  # recognised, but unlike every class the model knows
     alternatives: list[str] = field(default_factory=list)  # other classes it resembles, best first
     layers: list[LayerResult] = field(default_factory=list)  # a mix: each object's class and alternatives
+    stems: list[list[Sound]] = field(default_factory=list)  # per layer: its own sound per variation (if sent)
 
 
 @dataclass
@@ -333,20 +334,28 @@ class Bridge:
                 return Finished(job.id, decode_region(masks_of(reply)))
             result = generate_result(reply)
             os.makedirs(job.folder, exist_ok=True)
-            sounds = []
-            for index, clip in enumerate(result.audio):
-                path = os.path.join(job.folder, plan.wav_name(job.label, clip.seed, index, job.id))
-                with open(path, "wb") as f:
-                    f.write(clip.data)
-                sounds.append(Sound(path, clip.seed, clip.duration, clip.sample_rate))
+            sounds = write_sounds(job, job.label, result.audio)
+            stems = [write_sounds(job, f"{job.label}_object{layer.object + 1}", layer.audio)
+                     for layer in result.layers]
             return Finished(job.id, Generated(sounds, decode_region(result.masks), result.sounds_like or "",
-                                              result.unsure, result.alternatives, result.layers))
+                                              result.unsure, result.alternatives, result.layers, stems))
         except ProtocolError as exc:
             return Failed(job.id, exc.code, exc.message)
         except ValueError as exc:
             return Failed(job.id, constants.INTERNAL, f"The server sent an unreadable mask: {exc}")
         except OSError as exc:
             return Failed(job.id, FILE_ERROR, f"Cannot write the results into {job.folder}: {exc}")
+
+
+def write_sounds(job: Job, label: str, clips) -> list[Sound]:
+    """Each variation's clip as a WAV file in the job's folder, named after ``label``, its seed and the job."""
+    sounds = []
+    for index, clip in enumerate(clips):
+        path = os.path.join(job.folder, plan.wav_name(label, clip.seed, index, job.id))
+        with open(path, "wb") as f:
+            f.write(clip.data)
+        sounds.append(Sound(path, clip.seed, clip.duration, clip.sample_rate))
+    return sounds
 
 
 def decode_region(masks) -> np.ndarray | None:

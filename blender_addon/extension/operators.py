@@ -1,4 +1,4 @@
-"""Operators (bpy.ops.sounding.*): thin wrappers over capture, bridge, runtime and placement.
+"""Operators (bpy.ops.sounding.*): thin wrappers over capture, bridge and runtime (which places sounds).
 
 Generate and Check Server return at once in the UI (a timer drains the worker's events) and wait for the reply in
 background mode (``blender -b``), or when called with ``wait=True``.
@@ -10,7 +10,7 @@ import aud
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
-from . import bridge, capture, geometry, placement, plan, runtime
+from . import bridge, capture, geometry, plan, runtime
 from .sounding_protocol import constants
 
 
@@ -243,11 +243,13 @@ def generate(operator, context, place: bool = False, sounds_like: str | None = N
     target = first_target(settings)
     options = {"duration": settings.duration, "seed": settings.seed, "variations": settings.variations,
                "steps": settings.steps or None, "guidance": settings.guidance or None,
-               "sounds_like": (settings.sounds_like if sounds_like is None else sounds_like).strip() or None}
+               "sounds_like": (settings.sounds_like if sounds_like is None else sounds_like).strip() or None,
+               "stems": True}  # a mix's own sound of each object, for Per Object
     job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
                      label=target.name if target else image.name, timeout=runtime.preferences(context).timeout)
+    targets = [o.target.name if o.target else "" for o in settings.objects if len(o.points)]  # as sent
     running = runtime.Running(job, scene=scene.name, image=image.name, target=target.name if target else "",
-                              place=place, selection=selection)
+                              targets=targets, place=place, selection=selection)
     try:
         runtime.submit(context, running, waits(operator))
     except runtime.UserError as exc:
@@ -349,16 +351,13 @@ class SOUNDING_OT_use_result(bpy.types.Operator):
         result = _result(self, context)
         if result is None:
             return {"CANCELLED"}
-        settings = context.scene.sounding
         try:
-            placed = placement.place(context.scene, result.filepath, result.duration, result.target,
-                                     runtime.sound_name(result.target, result.filepath, result.sounds_like),
-                                     speaker=settings.add_speaker, strip=settings.add_strip)
-        except (RuntimeError, ValueError) as exc:
+            placed = runtime.place(context.scene, result)
+        except (RuntimeError, ValueError, runtime.UserError) as exc:
             self.report({"ERROR"}, f"Could not add the sound: {exc}")
             return {"CANCELLED"}
-        where = f" on {result.target.name}" if placed.speaker else ""
-        self.report({"INFO"}, f"Added {placed.sound.name}{where} at frame {context.scene.frame_current}")
+        added = ", ".join(p.sound.name + (f" on {p.speaker.parent.name}" if p.speaker else "") for p in placed)
+        self.report({"INFO"}, f"Added {added} at frame {context.scene.frame_current}")
         return {"FINISHED"}
 
 

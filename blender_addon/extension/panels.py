@@ -71,6 +71,7 @@ class SoundingPanel:
         row = box.row(align=True)
         row.prop(settings, "add_speaker", toggle=True)
         row.prop(settings, "add_strip", toggle=True)
+        row.prop(settings, "per_object", toggle=True)
         running = session.generation()
         if running is None:
             box.operator("sounding.generate", icon="PLAY_SOUND")

@@ -1,4 +1,4 @@
-"""Put a generated sound into the scene: a mono Sound, a Speaker on the clicked object, a sequencer strip.
+"""Put generated sounds into the scene: per sound a mono Sound, a Speaker on its clicked object, a sequencer strip.
 
 All or nothing: if any step fails, what was created is removed again and the error propagates.
 """
@@ -9,6 +9,17 @@ from dataclasses import dataclass
 import bpy
 
 from . import plan
+
+
+@dataclass
+class SoundFile:
+    """A sound to put into the scene: its file, its length in seconds, the object whose Speaker plays it (None: no
+    Speaker) and the name of its Sound, Speaker and strip."""
+
+    filepath: str
+    seconds: float
+    target: bpy.types.Object | None
+    name: str
 
 
 @dataclass
@@ -88,21 +99,25 @@ def _remove(scene: bpy.types.Scene, created: list) -> None:
             strips(scene).remove(item)
 
 
-def place(scene: bpy.types.Scene, filepath: str, seconds: float, target: bpy.types.Object | None, name: str,
-          speaker: bool = True, strip: bool = True) -> Placed:
-    """Load ``filepath`` as a mono Sound (packed when the blend file is unsaved) and add a Speaker on ``target``
-    (when given and ``speaker``) and a sequencer strip (when ``strip``), both starting at the current frame."""
+def place(scene: bpy.types.Scene, sounds: list[SoundFile], speaker: bool = True, strip: bool = True) -> list[Placed]:
+    """Load each sound as a mono Sound (packed when the blend file is unsaved) and add a Speaker on its target (when
+    it has one and ``speaker``) and a sequencer strip (when ``strip``), all starting at the current frame; all of
+    them or, if one step fails, none."""
     created: list = []
     try:
-        sound = bpy.data.sounds.load(filepath, check_existing=False)
-        created.append(sound)
-        sound.name = name
-        sound.use_mono = True
-        if not bpy.data.filepath:
-            sound.pack()
-        placed_speaker = add_speaker(sound, target, name, created) if speaker and target is not None else None
-        placed_strip = add_strip(scene, sound, seconds, name, created) if strip else None
+        return [_place_one(scene, sound, speaker, strip, created) for sound in sounds]
     except Exception:
         _remove(scene, created)
         raise
+
+
+def _place_one(scene: bpy.types.Scene, file: SoundFile, speaker: bool, strip: bool, created: list) -> Placed:
+    sound = bpy.data.sounds.load(file.filepath, check_existing=False)
+    created.append(sound)
+    sound.name = file.name
+    sound.use_mono = True
+    if not bpy.data.filepath:
+        sound.pack()
+    placed_speaker = add_speaker(sound, file.target, file.name, created) if speaker and file.target is not None else None
+    placed_strip = add_strip(scene, sound, file.seconds, file.name, created) if strip else None
     return Placed(sound=sound, speaker=placed_speaker, strip=placed_strip)

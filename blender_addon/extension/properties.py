@@ -40,6 +40,9 @@ class SoundingLayer(bpy.types.PropertyGroup):
     unsure: BoolProperty(name="Unsure", description="The object is unlike every class the model knows")
     alternatives: CollectionProperty(type=SoundingClass, name="Alternatives",
                                      description="Other classes this object resembles, best first")
+    filepath: StringProperty(name="File", subtype="FILE_PATH",
+                             description="This object's own sound, which the result mixes with the others'")
+    target: PointerProperty(type=bpy.types.Object, name="Object", description="The object's 3D target (its Speaker)")
 
 
 class SoundingResult(bpy.types.PropertyGroup):
@@ -85,6 +88,9 @@ class SoundingSettings(bpy.types.PropertyGroup):
                               description="Add a Speaker on the clicked 3D object (3D positional sound)")
     add_strip: BoolProperty(name="Sequencer Strip", default=True,
                             description="Add a sound strip in the Video Sequencer at the current frame")
+    per_object: BoolProperty(name="Per Object", default=True,
+                             description="A sound of several objects: each object's own sound on its own Speaker and "
+                                         "strip (off: their mix, on the first object)")
     results: CollectionProperty(type=SoundingResult)
     active_result: IntProperty(name="Active Result", default=0, min=0)
 

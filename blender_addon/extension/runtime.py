@@ -37,6 +37,7 @@ class Running:
     scene: str
     image: str = ""  # name of the image it is about (mask previews)
     target: str = ""  # name of the 3D object that gets the Speaker
+    targets: list[str] = field(default_factory=list)  # each sent object's 3D object ("" for none), in order
     place: bool = False  # put the first variation into the scene as soon as it arrives
     selection: str = ""  # what was clicked (plan.selection_key), kept on each result
     stage: str = "queued"
@@ -203,16 +204,20 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
     settings = scene.sounding
     target = bpy.data.objects.get(running.target) if running.target else None
     like = generated.sounds_like
-    for sound in generated.sounds:
+    for variation, sound in enumerate(generated.sounds):
         result = settings.results.add()
         result.filepath, result.seed, result.duration = sound.path, sound.seed, sound.duration
         result.target, result.sounds_like, result.unsure = target, like, generated.unsure
         result.selection = running.selection
         for label in generated.alternatives:
             result.alternatives.add().name = label
-        for made in generated.layers:
+        for k, made in enumerate(generated.layers):
             layer = result.layers.add()
             layer.object_index, layer.sounds_like, layer.unsure = made.object, made.sounds_like, made.unsure
+            stems = generated.stems[k] if k < len(generated.stems) else []
+            layer.filepath = stems[variation].path if variation < len(stems) else ""
+            name = running.targets[made.object] if made.object < len(running.targets) else ""
+            layer.target = bpy.data.objects.get(name) if name else None
             for label in made.alternatives:
                 layer.alternatives.add().name = label
     settings.active_result = len(settings.results) - len(generated.sounds)
@@ -220,13 +225,27 @@ def _generated(running: Running, generated: bridge_mod.Generated) -> None:
     running.message = f"{len(generated.sounds)} sound(s) generated" + (f", sounding like {like}{unsure}." if like
                                                                       else ".")
     if running.place and generated.sounds:
-        first = generated.sounds[0]
         try:
-            placement.place(scene, first.path, first.duration, target,
-                            sound_name(target, first.path, like),
-                            speaker=settings.add_speaker, strip=settings.add_strip)
-        except (RuntimeError, ValueError) as exc:
+            place(scene, settings.results[settings.active_result])
+        except (RuntimeError, ValueError, UserError) as exc:
             running.message = f"Generated, but could not add it to the scene: {exc}"
+
+
+def place(scene: bpy.types.Scene, result) -> list[placement.Placed]:
+    """Put a result into the scene with the scene's settings: with Per Object, a mix's own sound of each object on
+    that object (where the server sent them), else the result's sound on its object; all or nothing."""
+    settings = scene.sounding
+    if settings.per_object and result.layers and all(layer.filepath for layer in result.layers):
+        files = [placement.SoundFile(layer.filepath, result.duration, layer.target,
+                                     sound_name(layer.target, layer.filepath, layer.sounds_like))
+                 for layer in result.layers]
+    else:
+        files = [placement.SoundFile(result.filepath, result.duration, result.target,
+                                     sound_name(result.target, result.filepath, result.sounds_like))]
+    for file in files:
+        if not os.path.isfile(file.filepath):
+            raise UserError(f"The sound file {file.filepath} is missing")
+    return placement.place(scene, files, speaker=settings.add_speaker, strip=settings.add_strip)
 
 
 def sound_name(target: bpy.types.Object | None, filepath: str, sounds_like: str = "") -> str:
