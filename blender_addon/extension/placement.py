@@ -118,6 +118,8 @@ def _place_one(scene: bpy.types.Scene, file: SoundFile, speaker: bool, strip: bo
     sound.use_mono = True
     if not bpy.data.filepath:
         sound.pack()
-    placed_speaker = add_speaker(sound, file.target, file.name, created) if speaker and file.target is not None else None
+    placed_speaker = None
+    if speaker and file.target is not None:
+        placed_speaker = add_speaker(sound, file.target, file.name, created)
     placed_strip = add_strip(scene, sound, file.seconds, file.name, created) if strip else None
     return Placed(sound=sound, speaker=placed_speaker, strip=placed_strip)
