@@ -21,7 +21,12 @@ def test_the_demo_writes_a_page_that_shows_and_plays_every_scene(tmp_path, capsy
         assert scene.title in page
     referenced = re.findall(r"src='([^']+)'", page)
     wavs = [name for name in referenced if name.endswith(".wav")]
-    assert len(wavs) == len(demo.SCENES) and len(referenced) == 3 * len(demo.SCENES)  # overlay, sound, spectrogram
+    alone = [name for name in wavs if "_object" in name]  # a mix's own sound of each object
+    assert len(wavs) - len(alone) == len(demo.SCENES)
+    assert len(referenced) == 3 * len(demo.SCENES) + len(alone)  # overlay, sound, spectrogram; each object alone
+    assert len(alone) == 2 * len(re.findall(r"made to sound like <b>\w+ \+ \w+</b>", page)) > 0  # two-object mixes
+    assert {"02_music_room_v1_object1.wav", "02_music_room_v1_object2.wav"} <= set(alone)
+    assert "object 1: piano alone" in page and "object 2: guitar alone" in page
     assert all((out / name).is_file() for name in referenced)
     assert not (out / "99_earlier_run_v1.wav").exists() and (out / "notes.txt").read_text() == "mine"
     for name in wavs:

@@ -236,7 +236,7 @@ def run_scene(client: SoundingClient, scene: Scene, frame: Frame, index: int, ou
     started = time.monotonic()
     result = client.generate(image_png, objects, duration=args.duration, seed=args.seed + index * args.variations,
                              steps=args.steps, variations=args.variations, timeout=REQUEST_TIMEOUT,
-                             sounds_like=scene.sounds_like)
+                             sounds_like=scene.sounds_like, stems=True)
     seconds = time.monotonic() - started
     masks = [np.asarray(Image.open(io.BytesIO(m.png))) > 0 for m in result.masks]
     stem = f"{index:02d}_{scene.picture}"
@@ -248,8 +248,13 @@ def run_scene(client: SoundingClient, scene: Scene, frame: Frame, index: int, ou
         audio, rate = decode_audio(clip.data)
         spectrogram_image(audio, rate).save(out / f"{stem}_v{k + 1}_spec.png")
         clips.append({"file": wav_name, "spec": f"{stem}_v{k + 1}_spec.png", "seed": clip.seed,
-                      "duration": clip.duration, "rms": float(np.sqrt(np.mean(audio ** 2)))})
+                      "duration": clip.duration, "rms": float(np.sqrt(np.mean(audio ** 2))), "objects": []})
         print(f"  {wav_name}: {clip.duration:.2f} s, seed {clip.seed}, rms {clips[-1]['rms']:.3f}")
+    for layer in result.layers:  # a mix: each object's own sound too, as the add-on puts it on that object
+        for k, clip in enumerate(layer.audio):
+            wav_name = f"{stem}_v{k + 1}_object{layer.object + 1}.{clip.format}"
+            (out / wav_name).write_bytes(clip.data)
+            clips[k]["objects"].append({"file": wav_name, "label": f"object {layer.object + 1}: {layer.sounds_like}"})
     if result.recognised:
         print("  recognised as: " + ", ".join(f"{r.label} ({r.similarity:.2f})" for r in result.recognised))
     if result.sounds_like:
@@ -281,7 +286,10 @@ def write_index(out: Path, health: dict, results: list[dict]) -> Path:
         clips = "".join(
             f"<div class=clip><audio controls src='{html.escape(c['file'])}'></audio>"
             f"<img src='{html.escape(c['spec'])}' alt='spectrogram'><br><small>seed {c['seed']}, "
-            f"{c['duration']:.2f} s</small></div>" for c in r["clips"])
+            f"{c['duration']:.2f} s</small>"
+            + "".join(f"<br><small>{html.escape(o['label'])} alone</small><br>"
+                      f"<audio controls src='{html.escape(o['file'])}'></audio>" for o in c["objects"])
+            + "</div>" for c in r["clips"])
         hint = f" &middot; text hint: <i>{html.escape(scene.text)}</i>" if scene.text else ""
         if r["recognised"]:
             hint += f" &middot; recognised as {html.escape(', '.join(r['recognised']))} (the model's object prior)"
