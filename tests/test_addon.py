@@ -150,6 +150,15 @@ def test_use_result_adds_a_parented_speaker_and_a_strip_in_one_step(addon, tmp_p
     assert bpy.ops.sounding.play_result(index=0) == {"FINISHED"}
     assert addon.runtime.SESSION.preview is not None
     assert bpy.ops.sounding.stop_preview() == {"FINISHED"} and addon.runtime.SESSION.preview is None
+    layer = scene.sounding.results[0].layers.add()  # one object of a mix, heard alone
+    with pytest.raises(RuntimeError, match="only the mix"):
+        bpy.ops.sounding.play_result(index=0, layer=0)
+    with pytest.raises(RuntimeError, match="only the mix"):
+        bpy.ops.sounding.play_result(index=0, layer=1)
+    assert addon.runtime.SESSION.preview is None
+    layer.filepath = str(wav)
+    assert bpy.ops.sounding.play_result(index=0, layer=0) == {"FINISHED"} and addon.runtime.SESSION.preview
+    assert bpy.ops.sounding.stop_preview() == {"FINISHED"}
 
 
 def test_names_of_a_long_object_and_a_mix_fit_blenders_limit_whole(addon, tmp_path):

@@ -101,6 +101,10 @@ def test_panels_draw_everything_they_name(addon):
     assert [entry for entry in log if entry[0] == "set"] == [
         ("set", "label", "guitar"), ("set", "object_index", 1), ("set", "result", 0),
         ("set", "label", "bell"), ("set", "object_index", 1), ("set", "result", 0)]
+    result.layers[0].filepath = "/nonexistent-piano.wav"  # the object's own sound: a Play button, no Or like
+    log = draw(addon.panels.SOUNDING_PT_view3d, bpy.context)
+    assert ("label", "piano") in log and ("operator", "sounding.play_result") in log
+    assert [entry for entry in log if entry[0] == "set"][:2] == [("set", "index", 0), ("set", "layer", 0)]
     for ui_list, items, active in ((addon.panels.SOUNDING_UL_objects, settings.objects, "active_object"),
                                    (addon.panels.SOUNDING_UL_results, settings.results, "active_result")):
         log = []

@@ -368,13 +368,22 @@ class SOUNDING_OT_play_result(bpy.types.Operator):
     bl_label = "Play"
 
     index: IntProperty(name="Index", default=-1, description="Which result; -1: the active one")
+    layer: IntProperty(name="Object", default=-1, min=-1,
+                       description="A mix's object (counted from 0 among its layers) to hear alone; -1: the mix")
 
     def execute(self, context):
         result = _result(self, context)
         if result is None:
             return {"CANCELLED"}
+        filepath = result.filepath
+        if self.layer >= 0:
+            filepath = result.layers[self.layer].filepath if self.layer < len(result.layers) else ""
+            if not os.path.isfile(filepath):
+                self.report({"ERROR"}, "That object's own sound is not there (the server sent only the mix, or "
+                                       f"the file is gone): {filepath or 'none'}")
+                return {"CANCELLED"}
         runtime.stop_preview()
-        runtime.SESSION.preview = aud.Device().play(aud.Sound(result.filepath))
+        runtime.SESSION.preview = aud.Device().play(aud.Sound(filepath))
         return {"FINISHED"}
 
 

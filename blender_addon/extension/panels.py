@@ -93,11 +93,15 @@ class SoundingPanel:
                 for alternative in active.alternatives:
                     button = row.operator("sounding.sound_as", text=alternative.name)
                     button.label, button.result = alternative.name, shown
-            for layer in active.layers:  # a mix: one click remakes one object's layer as another class
-                if not layer.alternatives:
+            for k, layer in enumerate(active.layers):  # a mix: hear one object alone, or remake it as another class
+                if not (layer.alternatives or layer.filepath):
                     continue
                 row = layout.row(align=True)
-                row.label(text=f"{layer.sounds_like}{' (unsure)' if layer.unsure else ''}, or like:")
+                if layer.filepath:
+                    button = row.operator("sounding.play_result", text="", icon="PLAY")
+                    button.index, button.layer = shown, k
+                like = ", or like:" if layer.alternatives else ""
+                row.label(text=f"{layer.sounds_like}{' (unsure)' if layer.unsure else ''}{like}")
                 for alternative in layer.alternatives:
                     button = row.operator("sounding.sound_as", text=alternative.name)
                     button.label, button.object_index, button.result = alternative.name, layer.object_index, shown
