@@ -1,7 +1,9 @@
 """Delivered and training audio share one loudness: active RMS at -20 dBFS, peaks at most -1 dBFS."""
 import numpy as np
 
-from sounding.audio.loudness import PEAK_CEILING_DB, TARGET_RMS_DB, frame_rms_db, normalise_loudness
+from sounding.audio.loudness import (
+    PEAK_CEILING_DB, TARGET_RMS_DB, frame_rms_db, loudness_gain, normalise_loudness,
+)
 
 RATE = 16000
 
@@ -36,3 +38,12 @@ def test_a_click_is_held_at_the_peak_ceiling():
 def test_digital_silence_stays_silent():
     assert not np.any(normalise_loudness(np.zeros(RATE, np.float32), RATE))
     assert frame_rms_db(np.zeros(10, np.float32), 320).shape == (1,)
+
+
+def test_the_parts_of_a_mix_scaled_by_its_gain_sum_to_the_normalised_mix():
+    rng = np.random.default_rng(0)
+    parts = [0.05 * rng.standard_normal(RATE).astype(np.float32), 0.2 * np.sin(np.arange(RATE) / 9).astype(np.float32)]
+    gain = loudness_gain(parts[0] + parts[1], RATE)
+    np.testing.assert_allclose(parts[0] * gain + parts[1] * gain, normalise_loudness(parts[0] + parts[1], RATE),
+                               atol=1e-6)
+    assert loudness_gain(np.zeros(RATE, np.float32), RATE) == 1.0

@@ -324,14 +324,15 @@ def test_a_generate_reply_for_several_objects_names_each_object_s_class(tmp_path
     assert [(layer.object, layer.sounds_like, layer.alternatives) for layer in result.layers] == \
         [(0, "bell", ["drum"]), (1, "drum", ["bell"])]
     assert all(layer.audio == [] for layer in result.layers)  # each object's own clips only when asked for
-    # With stems each object's clips come too, at the delivered loudness: each variation's mix is theirs.
+    # With stems each object's part of the mix comes too, at the mix's gain: the parts sum to the delivered mix.
     assert stems.audio[0].data == result.audio[0].data and [len(layer.audio) for layer in stems.layers] == [2, 2]
     for variation, mix in enumerate(stems.audio):
         own = [soundfile.read(io.BytesIO(layer.audio[variation].data))[0] for layer in stems.layers]
         assert [layer.audio[variation].seed for layer in stems.layers] == [mix.seed] * 2 == [1 + variation] * 2
-        assert not np.allclose(own[0], own[1], atol=1e-3)
-        np.testing.assert_allclose(soundfile.read(io.BytesIO(mix.data))[0],
-                                   normalise_loudness(np.mean(own, axis=0).astype(np.float32), 16000), atol=2e-3)
+        assert not np.allclose(own[0], own[1], atol=1e-3) and min(np.abs(o).max() for o in own) > 0.01
+        mixed = soundfile.read(io.BytesIO(mix.data))[0]
+        np.testing.assert_allclose(own[0] + own[1], mixed, atol=1e-4)  # 16-bit rounding
+        np.testing.assert_allclose(normalise_loudness(mixed.astype(np.float32), 16000), mixed, atol=1e-3)
     assert remade.sounds_like == "bell + bell"
     assert [layer.alternatives for layer in remade.layers] == [["drum"], ["drum"]]
     assert remade.audio[0].data != result.audio[0].data
@@ -372,8 +373,10 @@ def test_several_objects_under_a_prior_are_made_apart_and_mixed_at_one_loudness(
     for variation in range(2):
         layers = [normalise_loudness(output.clips[variation], 16000) for output in alone]
         np.testing.assert_allclose(both.clips[variation], np.mean(layers, axis=0), atol=1e-6)
-        for layer, output in zip(both.layers, alone):  # each layer keeps its own clips, as made alone
-            np.testing.assert_allclose(layer.clips[variation], output.clips[variation], atol=1e-6)
+        for layer, own in zip(both.layers, layers):  # each layer's part of the mix, as made alone: they sum to it
+            np.testing.assert_allclose(layer.clips[variation], own / 2, atol=1e-6)
+        np.testing.assert_allclose(sum(layer.clips[variation] for layer in both.layers), both.clips[variation],
+                                   atol=1e-6)
     assert asked.sounds_like == "drum" and len(asked.recognised) == 2  # asked for by name: one class, the union
     assert not np.allclose(asked.clips[0], both.clips[0])
     assert not both.unsure

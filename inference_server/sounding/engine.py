@@ -83,7 +83,7 @@ class Recognition:
 @dataclass
 class LayerOutput:
     """One object of a mix: what the prior recognised it as (best first), the class it was made as, whether that is
-    a guess, its place among the request's objects, and its own clips (one per variation) before the mix."""
+    a guess, its place among the request's objects, and its part of each variation's mix (the parts sum to it)."""
 
     recognised: list[Recognition]
     sounds_like: str

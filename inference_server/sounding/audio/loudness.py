@@ -26,12 +26,21 @@ def normalise_loudness(samples: np.ndarray, sample_rate: int, target_rms_db: flo
                        frame_seconds: float = FRAME_SECONDS) -> np.ndarray:
     """Scale so the active part sits at ``target_rms_db``; the peak ceiling wins for very peaky sounds.
     An all-zero clip stays silent."""
+    gain = loudness_gain(samples, sample_rate, target_rms_db, peak_ceiling_db, silence_db, frame_seconds)
+    return (samples * gain).astype(np.float32)
+
+
+def loudness_gain(samples: np.ndarray, sample_rate: int, target_rms_db: float = TARGET_RMS_DB,
+                  peak_ceiling_db: float = PEAK_CEILING_DB, silence_db: float = SILENCE_DB,
+                  frame_seconds: float = FRAME_SECONDS) -> float:
+    """The factor :func:`normalise_loudness` scales ``samples`` by (1 for a silent clip): applied to the parts of a
+    mix as well, it keeps them summing to the normalised mix."""
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     if peak == 0.0:
-        return samples.astype(np.float32)
+        return 1.0
     frame = max(1, int(frame_seconds * sample_rate))
     levels = frame_rms_db(samples, frame)
     active = levels[levels > levels.max() - silence_db]
     active_rms_db = 10.0 * np.log10(np.mean(10.0 ** (active / 10.0)))
     gain_db = min(target_rms_db - active_rms_db, peak_ceiling_db - 20.0 * np.log10(peak))
-    return (samples * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+    return float(10.0 ** (gain_db / 20.0))

@@ -207,12 +207,12 @@ class ObjectAwareGenerator(nn.Module):
     def _mix(self, request: GenerationRequest, layers: list[GenerationOutput]) -> GenerationOutput:
         """Each variation: the mean of its layers at one loudness; recognised: each layer's class, in the objects'
         order; made as the layers' classes joined by " + "; unsure when any layer is; and each layer's own, with
-        its clips."""
+        its part of each variation's mix (the parts sum to it)."""
         rate = self.config.mel.sample_rate
-        clips = [np.mean([normalise_loudness(layer.clips[i], rate) for layer in layers], axis=0).astype(np.float32)
-                 for i in range(len(layers[0].clips))]
-        made = [LayerOutput(layer.recognised, layer.sounds_like, layer.unsure, obj.index, layer.clips)
-                for obj, layer in zip(request.objects, layers)]
+        parts = [[normalise_loudness(clip, rate) / len(layers) for clip in layer.clips] for layer in layers]
+        clips = [np.sum([part[i] for part in parts], axis=0).astype(np.float32) for i in range(len(parts[0]))]
+        made = [LayerOutput(layer.recognised, layer.sounds_like, layer.unsure, obj.index, part)
+                for obj, layer, part in zip(request.objects, layers, parts)]
         return GenerationOutput(clips, [layer.recognised[0] for layer in layers],
                                 LAYER_SEPARATOR.join(layer.sounds_like for layer in layers),
                                 any(layer.unsure for layer in layers), made)

@@ -15,7 +15,7 @@ from sounding_protocol.errors import ProtocolError
 from sounding_protocol.validation import GenerateRequest, ObjectInput, SegmentRequest
 
 from sounding.audio.io import encode_audio
-from sounding.audio.loudness import normalise_loudness
+from sounding.audio.loudness import loudness_gain
 from sounding.engine import (
     Engine, GenerationRequest, ModelInfo, ObjectMask, ObjectPrompt, ProgressFn, Recognition, class_index,
 )
@@ -127,15 +127,18 @@ def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
             raise RuntimeError(f"the generator returned {len(output.clips)} clips for {generation.variations} "
                                "variations")
         fmt = prepared.request.format
-        audio, blobs = audio_parts(output.clips, generation.seed, sample_rate, fmt, first_blob=1)
+        clips = [np.asarray(clip, np.float32).reshape(-1) for clip in output.clips]
+        # Delivered at the dataset's loudness, so clips sit together in a mix (docs/protocol-extensions.md).
+        gains = [loudness_gain(clip, sample_rate) for clip in clips]
+        audio, blobs = audio_parts(clips, gains, generation.seed, sample_rate, fmt, first_blob=1)
         mask_fields, mask_blobs = mask_parts(prepared.masks, first_blob=len(blobs) + 1)
         blobs = blobs + mask_blobs
         layers = []
-        for layer in output.layers:  # each object of a mix; its own clips after the masks, if asked for
+        for layer in output.layers:  # each object of a mix; its part after the masks, if asked for
             fields = {"object": layer.index, "recognised": recognition_fields(layer.recognised),
                       "sounds_like": layer.sounds_like, "unsure": layer.unsure}
-            if prepared.request.stems:
-                fields["audio"], stem_blobs = audio_parts(layer.clips, generation.seed, sample_rate, fmt,
+            if prepared.request.stems:  # at the mix's gain, so that the stems sum to the delivered mix
+                fields["audio"], stem_blobs = audio_parts(layer.clips, gains, generation.seed, sample_rate, fmt,
                                                           first_blob=len(blobs) + 1)
                 blobs = blobs + stem_blobs
             layers.append(fields)
@@ -145,11 +148,10 @@ def run_generation_batch(engine: Engine, batch: Sequence[PreparedGeneration],
     return replies
 
 
-def audio_parts(clips: Sequence[np.ndarray], seed: int, sample_rate: int, fmt: str,
+def audio_parts(clips: Sequence[np.ndarray], gains: Sequence[float], seed: int, sample_rate: int, fmt: str,
                 first_blob: int) -> tuple[list[dict[str, Any]], list[bytes]]:
-    """Variation i's clip (seed + i) as blob ``first_blob + i``, delivered at the dataset's loudness so that clips
-    sit together in a mix (docs/protocol-extensions.md); -> (header refs, blobs)."""
-    clips = [normalise_loudness(np.asarray(clip, np.float32).reshape(-1), sample_rate) for clip in clips]
+    """Variation i's clip (seed + i) times ``gains[i]`` as blob ``first_blob + i``; -> (header refs, blobs)."""
+    clips = [(np.asarray(clip, np.float32).reshape(-1) * gain).astype(np.float32) for clip, gain in zip(clips, gains)]
     refs = [{"blob": first_blob + i, "format": fmt, "sample_rate": sample_rate, "duration": clip.size / sample_rate,
              "seed": seed + i} for i, clip in enumerate(clips)]
     return refs, [encode_audio(clip, sample_rate, fmt) for clip in clips]
