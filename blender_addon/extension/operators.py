@@ -339,7 +339,8 @@ def _result(operator, context):
 
 
 class SOUNDING_OT_use_result(bpy.types.Operator):
-    """Add this sound to the scene: a Speaker on its object and a sequencer strip, at the current frame"""
+    """Add this sound to the scene: a Speaker on its object and a sequencer strip, at the current frame (a mix with
+    Per Object: each object's own sound on that object)"""
 
     bl_idname = "sounding.use_result"
     bl_label = "Use"
