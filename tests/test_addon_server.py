@@ -41,6 +41,39 @@ def captured_scene_with_click(name="Sphere"):
     return scene
 
 
+def test_sound_selected_gives_each_selected_object_in_view_its_own_sound(addon, tmp_path):
+    model = blender_support.save_two_class_model(tmp_path / "model")  # an object prior: objects are made apart
+    address = f"tcp://127.0.0.1:{free_port()}"
+    process = start_server(address, tmp_path / "server.log", model=str(model))
+    try:
+        preferences().address, preferences().timeout = address, 60.0
+        scene = build_scene()
+        settings = scene.sounding
+        settings.capture_size, settings.duration, settings.steps = CAPTURE, 1.0, 2
+        behind = bpy.data.objects.new("Behind", bpy.data.objects["Cube"].data)  # behind the camera
+        scene.collection.objects.link(behind)
+        behind.location = (0, -12, 2)
+        for ob in bpy.data.objects:
+            ob.select_set(ob.name in ("Behind", "Camera"))
+        before, images = scene_state(scene), len(bpy.data.images)
+        with pytest.raises(RuntimeError, match=r"None of the selected objects is in the camera's view \(Behind\)"):
+            bpy.ops.sounding.sound_selected()
+        assert scene_state(scene) == before and len(bpy.data.images) == images and settings.image is None
+        for ob in bpy.data.objects:
+            ob.select_set(ob.name in ("Sphere", "Cube", "Behind", "Sun"))
+        assert bpy.ops.sounding.sound_selected() == {"FINISHED"}  # background mode: blocks until placed
+        assert settings.image.name == "Sounding Capture"
+        assert [o.target.name for o in settings.objects] == ["Cube", "Sphere"]  # Behind out of view, Sun no surface
+        mix = settings.results[-1]
+        assert [(layer.object_index, layer.target.name) for layer in mix.layers] == [(0, "Cube"), (1, "Sphere")]
+        for layer in mix.layers:  # each object's own sound on its own Speaker
+            speaker = bpy.data.objects[f"Sounding {layer.target.name} ({layer.sounds_like})"]
+            assert speaker.parent == layer.target and speaker.data.sound.filepath == layer.filepath
+        assert scene_state(scene)["speakers"] == before["speakers"] + 2
+    finally:
+        stop_server(process)
+
+
 def test_health_fills_the_status_line(connected):
     build_scene()
     assert bpy.ops.sounding.health() == {"FINISHED"}

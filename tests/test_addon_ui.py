@@ -78,6 +78,7 @@ def test_panels_draw_everything_they_name(addon):
         log = draw(panel, bpy.context)
         assert ("operator", "sounding.generate") in log and ("operator", "sounding.capture") in log
         assert (("operator", "sounding.click") in log) == (panel.bl_space_type == "IMAGE_EDITOR")
+        assert (("operator", "sounding.sound_selected") in log) == (panel.bl_space_type == "VIEW_3D")
     settings = scene.sounding
     known = bpy.context.window_manager.sounding_classes
     assert ("prop", "sounds_like") in log and ("prop_search", "sounds_like") not in log  # no classes known yet

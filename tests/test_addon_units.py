@@ -173,6 +173,17 @@ def test_selections_use_exact_masks_on_captures_and_clicks_elsewhere(addon):
     assert b.selections([], "  ", None) == []
 
 
+def test_a_point_on_each_captured_object_even_a_ring(addon):
+    ids = np.zeros((9, 9), np.int32)
+    ids[1:8, 1:8] = 1
+    ids[3:6, 3:6] = 2  # the ring's hole shows another object
+    capture = addon.geometry.Capture(ids=ids, names=["Ring", "Peg", "Hidden"])
+    x, y = capture.point_on("Ring")
+    assert capture.object_index(x, y) == 1 and (x, y) != (4.5, 4.5)
+    assert capture.point_on("Peg") == (4.5, 4.5)
+    assert capture.point_on("Hidden") is None and capture.point_on("Elsewhere") is None
+
+
 def test_messages_for_people(addon):
     b = addon.bridge
     assert "Is it running?" in b.explain(b.TIMEOUT, "x", "tcp://127.0.0.1:1")

@@ -73,15 +73,22 @@ def render_frame(scene: bpy.types.Scene, filepath: str, width: int, height: int)
             setattr(render, name, value)
 
 
-def capture(scene: bpy.types.Scene, long_side: int, folder: str, key: str) -> tuple[bpy.types.Image, Capture]:
-    """Render the camera's frame, load it as the image ``Sounding Capture`` (packed into the blend file) and map
-    its pixels to objects. ``key`` names the capture in ``runtime.captures``."""
+def capture_ids(scene: bpy.types.Scene, long_side: int) -> Capture:
+    """Which object each pixel of a capture at ``long_side`` shows, without rendering it."""
     if scene.camera is None:
         raise ValueError("the scene has no active camera")
-    width, height = geometry.capture_size(scene.render.resolution_x, scene.render.resolution_y, long_side)
+    return object_ids(scene, *geometry.capture_size(scene.render.resolution_x, scene.render.resolution_y, long_side))
+
+
+def capture(scene: bpy.types.Scene, long_side: int, folder: str, key: str,
+            ids: Capture | None = None) -> tuple[bpy.types.Image, Capture]:
+    """Render the camera's frame, load it as the image ``Sounding Capture`` (packed into the blend file) and map
+    its pixels to objects (``ids``: that map, from :func:`capture_ids`). ``key`` names the capture in
+    ``runtime.captures``."""
+    ids = capture_ids(scene, long_side) if ids is None else ids
+    height, width = ids.ids.shape
     filepath = os.path.join(folder, f"capture_{key}.png")
     render_frame(scene, filepath, width, height)
-    ids = object_ids(scene, width, height)
     image = bpy.data.images.load(filepath, check_existing=False)
     image.pack()
     old = bpy.data.images.get(CAPTURE_IMAGE)

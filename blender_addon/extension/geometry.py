@@ -27,6 +27,16 @@ class Capture:
     def mask(self, indices) -> np.ndarray:
         return np.isin(self.ids, sorted(indices))
 
+    def point_on(self, name: str) -> tuple[float, float] | None:
+        """A pixel centre that shows the object ``name``: of its visible pixels, the one nearest their centroid (so it
+        lies on the object even when the centroid does not, as in a ring); None when it is not in view."""
+        index = self.names.index(name) + 1 if name in self.names else 0
+        ys, xs = np.nonzero(self.ids == index) if index else (np.empty(0), np.empty(0))
+        if not len(xs):
+            return None
+        nearest = np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2)
+        return float(xs[nearest]) + 0.5, float(ys[nearest]) + 0.5
+
 
 def capture_size(resolution_x: int, resolution_y: int, long_side: int) -> tuple[int, int]:
     """Size of a capture whose longer side is ``long_side`` pixels and whose aspect is the scene's output aspect."""

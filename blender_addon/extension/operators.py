@@ -14,6 +14,10 @@ from . import bridge, capture, geometry, plan, runtime
 from .sounding_protocol import constants
 
 
+#: Object types a camera ray never hits, left out of Sound Selected.
+NOT_SEEN = {"CAMERA", "LIGHT", "LIGHT_PROBE", "SPEAKER", "EMPTY", "ARMATURE", "LATTICE"}
+
+
 def waits(operator) -> bool:
     """``wait`` when the caller set it, else block exactly in background mode (no event loop runs timers there)."""
     if operator.properties.is_property_set("wait"):
@@ -89,20 +93,27 @@ class SOUNDING_OT_capture(bpy.types.Operator):
         return context.scene is not None and context.scene.camera is not None
 
     def execute(self, context):
-        settings = context.scene.sounding
-        key = uuid.uuid4().hex[:12]
         try:
-            image, ids = capture.capture(context.scene, settings.capture_size, runtime.SESSION.scratch(), key)
+            image, ids = capture_frame(context)
         except (ValueError, RuntimeError) as exc:
             self.report({"ERROR"}, f"Capture failed: {exc}")
             return {"CANCELLED"}
-        runtime.SESSION.captures[key] = ids
-        settings.image = image
-        settings.objects.clear()
-        if context.space_data is not None and context.space_data.type == "IMAGE_EDITOR":
-            context.space_data.image = image
         self.report({"INFO"}, f"Captured {image.size[0]}x{image.size[1]}, {len(ids.names)} objects in view")
         return {"FINISHED"}
+
+
+def capture_frame(context, ids: geometry.Capture | None = None) -> tuple[bpy.types.Image, geometry.Capture]:
+    """Capture the camera's frame as the image to sound (``ids``: its id map, when already cast), with no clicks
+    yet; shown in the Image Editor the operator runs in."""
+    settings = context.scene.sounding
+    key = uuid.uuid4().hex[:12]
+    image, ids = capture.capture(context.scene, settings.capture_size, runtime.SESSION.scratch(), key, ids)
+    runtime.SESSION.captures[key] = ids
+    settings.image = image
+    settings.objects.clear()
+    if context.space_data is not None and context.space_data.type == "IMAGE_EDITOR":
+        context.space_data.image = image
+    return image, ids
 
 
 class SOUNDING_OT_use_image(bpy.types.Operator):
@@ -311,6 +322,57 @@ class SOUNDING_OT_sound_as(bpy.types.Operator):
         return generate(self, context, sounds_like=self.label, object_index=self.object_index, made_from=made_from)
 
 
+class SOUNDING_OT_sound_selected(bpy.types.Operator):
+    """Give each selected object in the camera's view its own sound: capture the frame, click each object once and
+    make their sounds in one request; with Per Object each sound goes on its object (Speaker and strip)"""
+
+    bl_idname = "sounding.sound_selected"
+    bl_label = "Sound Selected"
+    bl_options = {"REGISTER", "UNDO"}
+
+    wait: BoolProperty(name="Wait", description="Block until the sounds arrive (default in background mode)",
+                       options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene.camera is not None and runtime.SESSION.generation() is None
+
+    def execute(self, context):
+        scene = context.scene
+        selected = sorted((ob for ob in context.selected_objects if ob.type not in NOT_SEEN), key=lambda ob: ob.name)
+        if not selected:
+            self.report({"ERROR"}, "Select the objects to sound first (cameras, lights, speakers and empties have "
+                                   "no surface to click)")
+            return {"CANCELLED"}
+        try:
+            ids = capture.capture_ids(scene, scene.sounding.capture_size)
+        except (ValueError, RuntimeError) as exc:
+            self.report({"ERROR"}, f"Capture failed: {exc}")
+            return {"CANCELLED"}
+        points = {ob.name: ids.point_on(ob.name) for ob in selected}
+        seen = [ob for ob in selected if points[ob.name] is not None]
+        unseen = ", ".join(ob.name for ob in selected if points[ob.name] is None)
+        if not seen:  # nothing captured or changed yet
+            self.report({"ERROR"}, f"None of the selected objects is in the camera's view ({unseen})")
+            return {"CANCELLED"}
+        if len(seen) > constants.MAX_OBJECTS:
+            self.report({"ERROR"}, f"{len(seen)} selected objects are in view; at most {constants.MAX_OBJECTS} at once")
+            return {"CANCELLED"}
+        try:
+            capture_frame(context, ids)
+        except (ValueError, RuntimeError) as exc:
+            self.report({"ERROR"}, f"Capture failed: {exc}")
+            return {"CANCELLED"}
+        for ob in seen:
+            problem = add_point(context, *points[ob.name], new_object=True)
+            if problem:  # cannot happen for a pixel of the capture itself; said rather than lost
+                self.report({"ERROR"}, problem)
+                return {"CANCELLED"}
+        if unseen:
+            self.report({"WARNING"}, f"Not in the camera's view, so not sounded: {unseen}")
+        return generate(self, context, place=True)
+
+
 class SOUNDING_OT_cancel(bpy.types.Operator):
     """Cancel the generation in progress"""
 
@@ -401,7 +463,8 @@ class SOUNDING_OT_stop_preview(bpy.types.Operator):
 
 classes = (
     SOUNDING_OT_capture, SOUNDING_OT_use_image, SOUNDING_OT_add_point, SOUNDING_OT_remove_object,
-    SOUNDING_OT_clear_objects, SOUNDING_OT_health, SOUNDING_OT_generate, SOUNDING_OT_sound_as, SOUNDING_OT_cancel,
+    SOUNDING_OT_clear_objects, SOUNDING_OT_health, SOUNDING_OT_generate, SOUNDING_OT_sound_as,
+    SOUNDING_OT_sound_selected, SOUNDING_OT_cancel,
     SOUNDING_OT_use_result, SOUNDING_OT_play_result, SOUNDING_OT_stop_preview,
 )
 

@@ -46,6 +46,8 @@ class SoundingPanel:
         row.prop(settings, "capture_size", text="")
         box.operator("sounding.use_image", icon="IMAGE_DATA")
         box.template_ID(settings, "image", open="image.open")
+        if self.bl_space_type == "VIEW_3D":  # capture, click each selected object, generate, place: one button
+            box.operator("sounding.sound_selected", icon="OUTLINER_OB_SPEAKER")
 
         box = layout.box()
         if self.bl_space_type == "IMAGE_EDITOR":
