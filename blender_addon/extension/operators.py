@@ -335,7 +335,7 @@ class SOUNDING_OT_sound_selected(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.scene.camera is not None and runtime.SESSION.generation() is None
+        return SOUNDING_OT_capture.poll(context) and runtime.SESSION.generation() is None
 
     def execute(self, context):
         scene = context.scene
