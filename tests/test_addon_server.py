@@ -61,11 +61,13 @@ def test_sound_selected_gives_each_selected_object_in_view_its_own_sound(addon, 
         assert scene_state(scene) == before and len(bpy.data.images) == images and settings.image is None
         for ob in bpy.data.objects:
             ob.select_set(ob.name in ("Sphere", "Cube", "Behind", "Sun"))
+        bpy.data.objects["Sphere"]["sounds_like"] = "bell"  # a custom property pins that object's class
         assert bpy.ops.sounding.sound_selected() == {"FINISHED"}  # background mode: blocks until placed
         assert settings.image.name == "Sounding Capture"
         assert [o.target.name for o in settings.objects] == ["Cube", "Sphere"]  # Behind out of view, Sun no surface
         mix = settings.results[-1]
         assert [(layer.object_index, layer.target.name) for layer in mix.layers] == [(0, "Cube"), (1, "Sphere")]
+        assert [o.sounds_like for o in settings.objects] == ["", "bell"] and mix.layers[1].sounds_like == "bell"
         for layer in mix.layers:  # each object's own sound on its own Speaker
             speaker = bpy.data.objects[f"Sounding {layer.target.name} ({layer.sounds_like})"]
             assert speaker.parent == layer.target and speaker.data.sound.filepath == layer.filepath
@@ -287,6 +289,15 @@ def test_the_class_recognised_or_asked_for_names_the_result_and_the_speaker(addo
         assert scene_state(scene) == before
         # The buttons name the result: once the clicks change, its objects' places mean other objects.
         assert bpy.ops.sounding.sound_as(label=other, object_index=1, result=1) == {"FINISHED"}
+        # An object's own Sounds Like pins its class for every request; the scene's goes to the others.
+        scene.sounding.objects[1].sounds_like = other
+        assert bpy.ops.sounding.generate() == {"FINISHED"}
+        assert [(layer.sounds_like, layer.unsure) for layer in scene.sounding.results[-1].layers] == \
+            [(sphere[1], True), (other, False)]
+        scene.sounding.sounds_like = cube[1]
+        assert bpy.ops.sounding.generate() == {"FINISHED"}
+        assert [layer.sounds_like for layer in scene.sounding.results[-1].layers] == [cube[1], other]
+        scene.sounding.sounds_like, scene.sounding.objects[1].sounds_like = "", ""
         assert bpy.ops.sounding.add_point(x=x + 1, y=y, new_object=True) == {"FINISHED"}
         before = scene_state(scene)
         with pytest.raises(RuntimeError, match="not the ones that result was made from"):

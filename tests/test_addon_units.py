@@ -131,6 +131,17 @@ def test_free_channel_and_names(addon):
     assert p.wav_name("Cube.001 (big)", 3, 0, "abcdef123456") == "Cube_001_big_s3_v1_abcdef12.wav"
 
 
+def test_classes_go_per_object_or_for_the_whole_selection_never_both(addon):
+    classes = addon.plan.object_classes
+    assert classes(["", " "], "") == ([None, None], None)  # recognise everything
+    assert classes(["", ""], " dog ") == ([None, None], "dog")  # the scene's class: the union, as before
+    assert classes(["guitar", ""], "dog") == (["guitar", "dog"], None)  # a pinned object: the scene's to the rest
+    assert classes(["guitar", ""], "") == (["guitar", None], None)
+    assert classes(["guitar", "piano"], "dog", asked="bell") == ([None, None], "bell")  # Or like, whole selection
+    assert classes(["guitar", ""], "dog", asked="bell", object_index=1) == (["guitar", "bell"], None)  # one object
+    assert classes(["", ""], "dog", asked="bell", object_index=0) == (["bell", None], None)
+
+
 def test_a_selection_key_changes_with_the_image_or_any_click_but_not_the_hints(addon):
     key = addon.plan.selection_key
     clicked = [([(10.0, 20.0)], [1], ""), ([], [], "ignored: no clicks"), ([(30.0, 40.0), (31.0, 40.0)], [1, 0], "")]

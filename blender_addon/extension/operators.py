@@ -225,10 +225,10 @@ class SOUNDING_OT_health(bpy.types.Operator):
 
 def generate(operator, context, place: bool = False, sounds_like: str | None = None, object_index: int = -1,
              made_from: str | None = None) -> set[str]:
-    """Send the clicked selection with the scene's settings (``sounds_like``: this class instead of the scene's
-    Sounds Like, for the whole selection, or for the clicked object at ``object_index`` alone; ``made_from``: the
-    selection key of the result whose class that is, which the clicks must still be); the operator reports what
-    became of it."""
+    """Send the clicked selection with the scene's settings and each object's own Sounds Like (``sounds_like``:
+    this class this once, for the whole selection, or for the clicked object at ``object_index`` alone;
+    ``made_from``: the selection key of the result whose class that is, which the clicks must still be); the
+    operator reports what became of it."""
     scene = context.scene
     settings = scene.sounding
     image = settings.image
@@ -244,8 +244,10 @@ def generate(operator, context, place: bool = False, sounds_like: str | None = N
         operator.report({"ERROR"}, "The clicked objects are not the ones that result was made from: click them "
                                    "again, or name a class in Sounds Like")
         return {"CANCELLED"}
-    if chosen is not None:  # one object of a mix: the others are recognised again, the scene's Sounds Like left out
-        chosen.sounds_like, sounds_like = sounds_like, ""
+    pinned = [o.sounds_like for o in settings.objects if len(o.points)]  # as sent, like the targets
+    own, sounds_like = plan.object_classes(pinned, settings.sounds_like, sounds_like, object_index)
+    for sent, label in zip(objects, own):
+        sent.sounds_like = label
     try:
         data = capture.image_data(image)
     except ValueError as exc:
@@ -254,8 +256,7 @@ def generate(operator, context, place: bool = False, sounds_like: str | None = N
     target = first_target(settings)
     options = {"duration": settings.duration, "seed": settings.seed, "variations": settings.variations,
                "steps": settings.steps or None, "guidance": settings.guidance or None,
-               "sounds_like": (settings.sounds_like if sounds_like is None else sounds_like).strip() or None,
-               "stems": True}  # a mix's own sound of each object, for Per Object
+               "sounds_like": sounds_like, "stems": True}  # stems: a mix's own sound of each object, for Per Object
     job = bridge.Job(constants.OP_GENERATE, data, objects, options, folder=runtime.sound_folder(),
                      label=target.name if target else image.name, timeout=runtime.preferences(context).timeout)
     targets = [o.target.name if o.target else "" for o in settings.objects if len(o.points)]  # as sent
@@ -368,6 +369,7 @@ class SOUNDING_OT_sound_selected(bpy.types.Operator):
             if problem:  # cannot happen for a pixel of the capture itself; said rather than lost
                 self.report({"ERROR"}, problem)
                 return {"CANCELLED"}
+            scene.sounding.objects[-1].sounds_like = str(ob.get("sounds_like", ""))  # a custom property pins a class
         if unseen:
             self.report({"WARNING"}, f"Not in the camera's view, so not sounded: {unseen}")
         return generate(self, context, place=True)

@@ -13,6 +13,11 @@ class SOUNDING_UL_objects(bpy.types.UIList):
         row.label(text=f"{index + 1}: {on} on, {len(item.points) - on} off", icon="RESTRICT_SELECT_OFF")
         row.prop(item, "target", text="")
         row.prop(item, "text", text="", icon="SYNTAX_OFF")
+        if context.window_manager.sounding_classes:  # this object's own class, from the server's list
+            row.prop_search(item, "sounds_like", context.window_manager, "sounding_classes", text="",
+                            icon="OUTLINER_OB_SPEAKER", results_are_suggestions=True)
+        else:
+            row.prop(item, "sounds_like", text="", icon="OUTLINER_OB_SPEAKER")
         row.operator("sounding.remove_object", text="", icon="X").index = index
 
 

@@ -49,6 +49,22 @@ def selection_key(image: str, objects: Iterable[tuple[list[tuple[float, float]],
                                for points, labels, _ in objects if points]])
 
 
+def object_classes(pinned: list[str], scene: str, asked: str | None = None,
+                   object_index: int = -1) -> tuple[list[str | None], str | None]:
+    """The classes a request asks for: ``pinned`` holds each clicked object's own Sounds Like and ``scene`` the
+    scene's; ``asked`` is a class for this once, for the whole selection or, with ``object_index`` >= 0, for that
+    object alone. The server takes classes per object or one for the whole selection, never both, so once an object
+    has its own the scene's goes to the objects without one. -> (per object, for the whole selection)."""
+    own = [label.strip() or None for label in pinned]
+    if asked is not None and object_index < 0:  # this once, for everything: over every object's own class
+        return [None] * len(own), asked.strip() or None
+    if 0 <= object_index < len(own):  # one object this once; the others keep their own, else are recognised
+        own[object_index] = (asked or "").strip() or None
+        return own, None
+    scene = scene.strip() or None
+    return ([label or scene for label in own], None) if any(own) else (own, scene)
+
+
 def safe_stem(name: str) -> str:
     """A file-name-safe version of a Blender name."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "sound"

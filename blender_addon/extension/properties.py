@@ -26,6 +26,10 @@ class SoundingObject(bpy.types.PropertyGroup):
     target: PointerProperty(type=bpy.types.Object, name="Object",
                             description="The 3D object that gets the Speaker (found by casting a ray from the camera)")
     text: StringProperty(name="Hint", description="Optional text hint for this object, such as \"siren\"")
+    sounds_like: StringProperty(name="Sounds Like",
+                                description="A class of the model's that this object alone sounds like (such as "
+                                            "\"guitar\"); empty: the scene's Sounds Like, else the class it is "
+                                            "recognised as")
 
 
 class SoundingClass(bpy.types.PropertyGroup):
